@@ -1,0 +1,328 @@
+"""The one exception tree of bria-run.
+
+Every error carries structured fields and builds its message from them, so tests
+assert on fields and on the exact text users see. The CLI maps the tree to exit
+codes: ``PipelineInvalid`` and ``UsageError`` exit 2, every other ``BriaRunError``
+exits 1, ``Interrupted`` exits 130.
+
+    BriaRunError
+    ├── UsageError                 bad command-line input (exit 2)
+    ├── PipelineInvalid            the pipeline file or a file it names is invalid (exit 2)
+    ├── ConfigError                missing token, unusable state path, ...
+    ├── StateError                 state belongs to another API / newer schema / is damaged
+    │   └── LockHeld               another live runner holds the state
+    ├── ApiError                   Bria answered with an error status
+    │   ├── BadRequest 400, Unauthorized 401, Forbidden 403, NotFound 404,
+    │   ├── Conflict 409, PreconditionFailed 412, PayloadTooLarge 413,
+    │   ├── UnsupportedMediaType 415, Unprocessable 422, RateLimited 429,
+    │   ├── UrlDownloadFailed 460, ServerError 5xx
+    │   └── NetworkError           no answer at all (connect/read failure, timeout)
+    ├── JobError                   an async generation job did not produce a result
+    │   ├── JobFailed              status ERROR
+    │   ├── JobUnknown             status UNKNOWN (a server fault)
+    │   └── JobLost                404 NOT_FOUND for a recorded request id
+    ├── ResultExpired              a result link stopped serving before download
+    ├── TrainingFailed             the model ended Failed or Stopped
+    ├── StaleModel                 training inputs changed; needs --retrain or --keep-model
+    ├── RunFailed                  some steps failed; the rest finished
+    └── Interrupted                Ctrl-C / SIGTERM (exit 130)
+
+The API token never appears in any message: ``ApiError`` only keeps method, path,
+status and Bria's message, and ``redact`` scrubs a known token from any text.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+EXIT_OK = 0
+EXIT_FAILURE = 1
+EXIT_INVALID = 2
+EXIT_INTERRUPTED = 130
+
+
+class BriaRunError(Exception):
+    """Base of every error bria-run reports to a user."""
+
+    exit_code = EXIT_FAILURE
+    hint: str | None = None
+
+    def __str__(self) -> str:
+        return self.message()
+
+    def message(self) -> str:
+        return self.args[0] if self.args else type(self).__name__
+
+
+class UsageError(BriaRunError):
+    exit_code = EXIT_INVALID
+
+
+class ConfigError(BriaRunError):
+    """Something outside the pipeline file is missing or wrong (token, state path)."""
+
+
+@dataclass(frozen=True)
+class Problem:
+    """One problem in a pipeline file, at a position: ``file:line:col: path: message``."""
+
+    file: str
+    line: int
+    col: int
+    path: str
+    message: str
+    hint: str | None = None
+    severity: str = "error"  # "error" | "warning"
+
+    def __str__(self) -> str:
+        where = f"{self.file}:{self.line}:{self.col}"
+        subject = f"{self.path}: " if self.path else ""
+        text = f"{where}: {subject}{self.message}"
+        if self.severity == "warning":
+            text = f"{where}: warning: {subject}{self.message}"
+        if self.hint:
+            text += f" ({self.hint})"
+        return text
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "file": self.file,
+            "line": self.line,
+            "col": self.col,
+            "path": self.path,
+            "message": self.message,
+            "hint": self.hint,
+            "severity": self.severity,
+        }
+
+
+class PipelineInvalid(BriaRunError):
+    """The pipeline file (or a file it names) has errors; nothing remote was done."""
+
+    exit_code = EXIT_INVALID
+
+    def __init__(self, problems: list[Problem]) -> None:
+        super().__init__()
+        self.problems = sorted(problems, key=lambda p: (p.file, p.line, p.col, p.path))
+
+    @property
+    def errors(self) -> list[Problem]:
+        return [p for p in self.problems if p.severity == "error"]
+
+    def message(self) -> str:
+        return "\n".join(str(p) for p in self.problems)
+
+
+class StateError(BriaRunError):
+    """The state database cannot be used as it is."""
+
+
+class LockHeld(StateError):
+    def __init__(self, pid: int, host: str, command: str, since: str, state: str) -> None:
+        super().__init__()
+        self.pid, self.host, self.command, self.since, self.state = pid, host, command, since, state
+
+    def message(self) -> str:
+        return (
+            f"{self.state} is in use by another bria-run (pid {self.pid} on {self.host}, "
+            f"running `{self.command}` since {self.since}). Wait for it to finish, or, if you "
+            f"are sure it is gone, run `bria-run unlock`."
+        )
+
+
+@dataclass
+class ApiError(BriaRunError):
+    """Bria answered a request with an error status."""
+
+    status: int | None
+    method: str
+    path: str
+    bria_message: str = ""
+    body: Any = field(default=None, repr=False)
+    retry_after: float | None = None
+
+    def __post_init__(self) -> None:
+        super().__init__()
+
+    def message(self) -> str:
+        status = f"HTTP {self.status}" if self.status is not None else "no answer"
+        text = f"{self.method} {self.path}: {status}"
+        if self.bria_message:
+            text += f": {self.bria_message}"
+        if self.hint:
+            text += f". {self.hint}"
+        return text
+
+    def __str__(self) -> str:  # dataclass would otherwise generate a repr-like str
+        return self.message()
+
+    @property
+    def is_transient(self) -> bool:
+        return self.status in (429, 502, 503, 504) or self.status is None
+
+
+class BadRequest(ApiError):
+    pass
+
+
+class Unauthorized(ApiError):
+    hint = "Check BRIA_API_TOKEN (Bria console: Account -> API Keys)"
+
+
+class Forbidden(ApiError):
+    hint = "Your account has no access to this, or its quota is used up"
+
+
+class NotFound(ApiError):
+    pass
+
+
+class Conflict(ApiError):
+    pass
+
+
+class PreconditionFailed(ApiError):
+    pass
+
+
+class PayloadTooLarge(ApiError):
+    hint = "Bria accepts images up to 12 MB"
+
+
+class UnsupportedMediaType(ApiError):
+    hint = "Bria accepts JPEG, PNG and WEBP"
+
+
+class Unprocessable(ApiError):
+    pass
+
+
+class RateLimited(ApiError):
+    pass
+
+
+class UrlDownloadFailed(ApiError):
+    pass
+
+
+class ServerError(ApiError):
+    pass
+
+
+class NetworkError(ApiError):
+    """No HTTP answer: connection refused or dropped, timeout."""
+
+
+_BY_STATUS: dict[int, type[ApiError]] = {
+    400: BadRequest,
+    401: Unauthorized,
+    403: Forbidden,
+    404: NotFound,
+    409: Conflict,
+    412: PreconditionFailed,
+    413: PayloadTooLarge,
+    415: UnsupportedMediaType,
+    422: Unprocessable,
+    429: RateLimited,
+    460: UrlDownloadFailed,
+}
+
+
+def api_error_class(status: int) -> type[ApiError]:
+    """The ApiError subclass for an HTTP status (5xx and unknown codes: ServerError/ApiError)."""
+    if status in _BY_STATUS:
+        return _BY_STATUS[status]
+    if status >= 500:
+        return ServerError
+    return ApiError
+
+
+class JobError(BriaRunError):
+    def __init__(self, request_id: str, detail: str = "") -> None:
+        super().__init__()
+        self.request_id, self.detail = request_id, detail
+
+    def message(self) -> str:
+        text = f"{self.what} (request {self.request_id})"
+        return f"{text}: {self.detail}" if self.detail else text
+
+    what = "generation job failed"
+
+
+class JobFailed(JobError):
+    what = "generation failed"
+
+
+class JobUnknown(JobError):
+    what = "Bria reported status UNKNOWN, a server fault"
+
+
+class JobLost(JobError):
+    what = "Bria no longer knows this generation job"
+
+
+class ResultExpired(BriaRunError):
+    def __init__(self, url_path: str) -> None:
+        super().__init__()
+        self.url_path = url_path
+
+    def message(self) -> str:
+        return f"result link expired before download: {self.url_path}"
+
+
+class TrainingFailed(BriaRunError):
+    def __init__(self, model_id: int, status: str) -> None:
+        super().__init__()
+        self.model_id, self.status = model_id, status
+
+    def message(self) -> str:
+        return (
+            f"training failed for model {self.model_id} ({self.status}). Run again with "
+            f"--retrain to start a new training (about 50-100 credits)."
+        )
+
+
+class StaleModel(BriaRunError):
+    def __init__(self, reasons: list[str]) -> None:
+        super().__init__()
+        self.reasons = reasons
+
+    def message(self) -> str:
+        why = "; ".join(self.reasons)
+        return (
+            f"the trained model is stale: {why}. Nothing was spent. Run again with --retrain "
+            f"to train a new model (about 50-100 credits), or --keep-model to go on with the old one."
+        )
+
+
+class RunFailed(BriaRunError):
+    def __init__(self, failures: dict[str, str], resume: str = "") -> None:
+        super().__init__()
+        self.failures, self.resume = failures, resume
+
+    def message(self) -> str:
+        lines = [f"{len(self.failures)} step(s) failed:"]
+        lines += [f"  {key}: {why}" for key, why in sorted(self.failures.items())]
+        if self.resume:
+            lines.append(f"Fix the cause and run `{self.resume}` again; finished work is kept.")
+        return "\n".join(lines)
+
+
+class Interrupted(BriaRunError):
+    exit_code = EXIT_INTERRUPTED
+
+    def __init__(self, resume: str = "") -> None:
+        super().__init__()
+        self.resume = resume
+
+    def message(self) -> str:
+        text = "interrupted; everything finished so far is recorded."
+        return f"{text} Resume with: {self.resume}" if self.resume else text
+
+
+def redact(text: str, secret: str | None) -> str:
+    """Replace every occurrence of ``secret`` in ``text``; tokens must never reach output."""
+    if secret and len(secret) >= 4:
+        return text.replace(secret, "***")
+    return text
