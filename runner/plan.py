@@ -1,0 +1,252 @@
+"""Planning: a pure function from the validated file and the recorded state to steps.
+
+``plan`` reads no file and sends nothing: image hashes come in as data. Each planned
+step has an action and a reason a user can read:
+
+- ``create``   never done for these inputs
+- ``done``     done for exactly these inputs: nothing to do
+- ``resume``   started before (an intent or a training to re-attach to)
+- ``changed``  done before for other inputs; the reason names which
+- ``stale``    the model's inputs changed after training was paid for (blocked)
+- ``kept``     stale, but ``--keep-model`` keeps the old model
+- ``orphaned`` in the state but no longer in the file (outputs are kept)
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from runner.fingerprint import derived_seed, fingerprint
+from runner.spec import Pipeline, Scene
+from runner.store import Recorded, StepRow
+
+TRAINING_KINDS = ("project", "dataset", "identity", "upload", "complete", "model", "train")
+# Rough wall-clock figures for the estimate only (Bria: training 1-6 h, images ~10-30 s).
+TRAINING_SECONDS = 2 * 3600
+IMAGE_SECONDS = 20
+UPLOAD_SECONDS = 2
+
+
+@dataclass(frozen=True)
+class PlannedStep:
+    key: str
+    kind: str
+    fingerprint: str
+    action: str
+    reason: str
+    inputs: dict[str, Any] = field(default_factory=dict, compare=False)
+    remote_id: str | None = None
+    scene: str | None = None
+    variation: int | None = None
+    seed: int | None = None
+    credits: float = 0.0
+
+    @property
+    def is_work(self) -> bool:
+        return self.action in ("create", "resume", "changed")
+
+
+@dataclass(frozen=True)
+class Plan:
+    pipeline: Pipeline
+    steps: tuple[PlannedStep, ...]
+    blocked: tuple[str, ...] = ()  # why the run must stop before spending training credits
+    model_source: str = "train"  # train | model_id | kept
+
+    @property
+    def has_work(self) -> bool:
+        return any(s.is_work for s in self.steps) or bool(self.blocked)
+
+    @property
+    def credits(self) -> float:
+        return sum(s.credits for s in self.steps if s.is_work or s.action == "stale")
+
+    def by_kind(self, kind: str) -> list[PlannedStep]:
+        return [s for s in self.steps if s.kind == kind]
+
+    def get(self, key: str) -> PlannedStep | None:
+        return next((s for s in self.steps if s.key == key), None)
+
+    def estimate_seconds(self) -> float:
+        work = [s for s in self.steps if s.is_work or s.action == "stale"]
+        conc = max(1, self.pipeline.concurrency)
+        seconds = sum(TRAINING_SECONDS for s in work if s.kind == "train")
+        seconds += sum(UPLOAD_SECONDS for s in work if s.kind == "upload") / conc
+        seconds += sum(IMAGE_SECONDS for s in work if s.kind == "scene") / conc
+        return seconds
+
+
+def image_name(path: Path, sha: str) -> str:
+    """The name an upload gets in the dataset: readable, and unique by content."""
+    return f"{path.stem}-{sha[:12]}{path.suffix.lower()}"
+
+
+def plan(
+    pipeline: Pipeline,
+    recorded: Recorded,
+    hashes: Mapping[Path, str],
+    *,
+    retrain: bool = False,
+    keep_model: bool = False,
+) -> Plan:
+    """The steps a run of ``pipeline`` would take, given what ``recorded`` says is done."""
+    planner = _Planner(pipeline, recorded, hashes)
+    if pipeline.training.model_id is not None:
+        model_ref = {"model_id": pipeline.training.model_id}
+        training: list[PlannedStep] = []
+        source, blocked = "model_id", ()
+    else:
+        training = planner.training_chain(retrain)
+        model_ref, source, blocked = planner.model_decision(training, retrain, keep_model)
+        if source == "kept":
+            training = [planner.kept(s) for s in training]
+    scenes = planner.scene_steps(model_ref)
+    orphans = planner.orphans({s.key for s in training + scenes})
+    return Plan(pipeline, tuple(training + scenes + orphans), tuple(blocked), source)
+
+
+class _Planner:
+    def __init__(self, pipeline: Pipeline, recorded: Recorded, hashes: Mapping[Path, str]):
+        self.p, self.rec, self.hashes = pipeline, recorded, hashes
+
+    def step(self, key: str, kind: str, inputs: dict[str, Any], **extra: Any) -> PlannedStep:
+        fp = fingerprint(kind, inputs)
+        action, reason, remote = self._compare(key, fp, inputs)
+        return PlannedStep(key, kind, fp, action, reason, inputs, remote, **extra)
+
+    def _compare(self, key: str, fp: str, inputs: dict[str, Any]) -> tuple[str, str, str | None]:
+        same = self.rec.find(key, fp)
+        if same is not None and same.status == "done":
+            return "done", "done before with these inputs", same.remote_id
+        if same is not None:
+            why = f"failed before: {same.error}" if same.status == "failed" else "interrupted"
+            return "resume", f"{why}; continuing", same.remote_id
+        current = self.rec.current(key)
+        if current is not None:
+            return "changed", _what_changed(current, inputs), None
+        return "create", "new", None
+
+    # --- training chain -----------------------------------------------------------------
+
+    def training_chain(self, retrain: bool) -> list[PlannedStep]:
+        c, t = self.p.character, self.p.training
+        project = self.step("project", "project", {
+            "pipeline": self.p.name, "ip_type": c.type, "ip_medium": c.medium,
+            "ip_name": c.name, "ip_description": c.description,
+        })
+        shas = sorted({self.hashes[path] for path in c.images})
+        dataset = self.step("dataset", "dataset", {
+            "project": project.fingerprint, "legacy": self.p.is_legacy, "images": shas,
+            "identity": [c.identity.mode, c.identity.text, c.identity.samples],
+            "increase_resolution": c.increase_resolution,
+            "content_moderation": c.content_moderation,
+        })
+        steps = [project, dataset]
+        if c.identity.mode == "auto" or c.identity.text:
+            steps.append(self.step("identity", "identity", {"dataset": dataset.fingerprint}))
+        steps += self.uploads(dataset.fingerprint)
+        steps.append(self.step("complete", "complete", {"dataset": dataset.fingerprint}))
+        epoch = int(self.rec.meta.get("model_epoch", "0")) + (1 if self._retry_failed(retrain) else 0)
+        model = self.step("model", "model", {
+            "dataset": dataset.fingerprint, "version": t.version, "mode": t.mode,
+            "expert": t.expert.as_params() if t.expert else None, "epoch": epoch,
+        })
+        train = self.step("train", "train", {"model": model.fingerprint}, credits=self.p.prices.training)
+        return steps + [model, train]
+
+    def uploads(self, dataset_fp: str) -> list[PlannedStep]:
+        seen: set[str] = set()
+        steps = []
+        for path in self.p.character.images:
+            sha = self.hashes[path]
+            if sha in seen:
+                continue  # identical content uploads once (validation warns about it)
+            seen.add(sha)
+            name = image_name(path, sha)
+            steps.append(self.step(f"upload/{name}", "upload", {
+                "dataset": dataset_fp, "sha256": sha, "path": str(path), "image_name": name,
+            }))
+        return steps
+
+    def _retry_failed(self, retrain: bool) -> bool:
+        train = self.rec.current("train")
+        return retrain and train is not None and train.outputs.get("status") in ("Failed", "Stopped")
+
+    def model_decision(
+        self, training: list[PlannedStep], retrain: bool, keep_model: bool
+    ) -> tuple[dict[str, Any], str, list[str]]:
+        train = training[-1]
+        old = self.rec.current("train")
+        if train.action != "changed" or old is None:
+            return {"model": train.fingerprint}, "train", []
+        reasons = [f"{s.key}: {s.reason}" for s in training if s.action == "changed"
+                   and s.kind in ("project", "dataset", "model")]
+        if keep_model:
+            return {"model": old.fingerprint}, "kept", []
+        if retrain:
+            return {"model": train.fingerprint}, "train", []
+        return {"model": train.fingerprint}, "train", reasons or ["training inputs changed"]
+
+    def kept(self, step: PlannedStep) -> PlannedStep:
+        old = self.rec.current(step.key)
+        if step.action != "changed" or old is None:
+            return step
+        return PlannedStep(step.key, step.kind, old.fingerprint, "kept",
+                           "inputs changed; --keep-model keeps the old model", old.outputs.get(
+                               "inputs", {}), old.remote_id)
+
+    # --- scenes -------------------------------------------------------------------------
+
+    def scene_steps(self, model_ref: dict[str, Any]) -> list[PlannedStep]:
+        steps = []
+        for scene in self.p.scenes:
+            params = self._scene_inputs(scene)
+            for n in range(1, scene.variations + 1):
+                seed = (scene.seed + n - 1) if scene.seed is not None else derived_seed(
+                    self.p.name, scene.name, n)
+                inputs = {**params, "model": model_ref, "variation": n, "seed": seed}
+                steps.append(self.step(
+                    f"scene/{scene.name}/{n}", "scene", inputs, scene=scene.name, variation=n,
+                    seed=seed, credits=self.p.prices.image,
+                ))
+        return steps
+
+    def _scene_inputs(self, scene: Scene) -> dict[str, Any]:
+        return {
+            "prompt": scene.prompt,
+            "reference": self.hashes[scene.reference] if scene.reference else None,
+            "structure_strength": scene.structure_strength,
+            "aspect_ratio": scene.aspect_ratio,
+            "negative_prompt": scene.negative_prompt,
+            "model_influence": scene.model_influence,
+            "guidance_scale": scene.guidance_scale,
+            "steps_num": scene.steps_num,
+            "guidance": [[g.method, self.hashes[g.image], g.scale] for g in scene.guidance],
+        }
+
+    def orphans(self, planned: set[str]) -> list[PlannedStep]:
+        steps = []
+        for key, rows in self.rec.steps.items():
+            current = [r for r in rows if r.is_current]
+            if key in planned or not current or not key.startswith("scene/"):
+                continue
+            row = current[-1]
+            steps.append(PlannedStep(key, row.kind, row.fingerprint, "orphaned",
+                                     "no longer in the file; its outputs are kept",
+                                     remote_id=row.remote_id))
+        return steps
+
+
+def _what_changed(old: StepRow, inputs: dict[str, Any]) -> str:
+    before = old.outputs.get("inputs")
+    if not isinstance(before, dict):
+        return "inputs changed"
+    names = sorted(k for k in set(before) | set(inputs) if before.get(k) != inputs.get(k))
+    upstream = {"project", "dataset", "model"}
+    direct = [n for n in names if n not in upstream]
+    if direct:
+        return "changed: " + ", ".join(direct)
+    return "changed upstream: " + ", ".join(names) if names else "inputs changed"

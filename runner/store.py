@@ -1,0 +1,535 @@
+"""The state: SQLAlchemy Core tables and the transactions the engine needs.
+
+A step is one unit of work with a stable key (``project``, ``upload/<image>``,
+``scene/<name>/<n>``) and a fingerprint of its inputs. Rows are never rewritten to
+mean something else: a changed input gives a new row under the same key, and
+``is_current`` says which row the pipeline uses now. Before every POST an intent row
+is committed; the remote id is committed right after the answer.
+
+Dialect-specific SQL lives in ``_dialect_setup`` only, so the same code can run on
+PostgreSQL later.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import threading
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import (
+    Boolean,
+    Column,
+    Float,
+    ForeignKey,
+    Integer,
+    MetaData,
+    String,
+    Table,
+    Text,
+    UniqueConstraint,
+    create_engine,
+    event,
+    insert,
+    select,
+    update,
+)
+from sqlalchemy.engine import Connection, Engine
+
+from runner.errors import StateError
+
+SCHEMA_VERSION = 1
+
+metadata = MetaData()
+
+meta = Table(
+    "meta",
+    metadata,
+    Column("key", String(64), primary_key=True),
+    Column("value", Text, nullable=False),
+)
+
+steps = Table(
+    "steps",
+    metadata,
+    Column("id", Integer, primary_key=True),
+    Column("key", String(200), nullable=False),
+    Column("kind", String(32), nullable=False),
+    Column("fingerprint", String(64), nullable=False),
+    Column("status", String(16), nullable=False, default="pending"),
+    Column("is_current", Boolean, nullable=False, default=True),
+    Column("remote_id", String(128)),
+    Column("outputs", Text),
+    Column("attempts", Integer, nullable=False, default=0),
+    Column("error", Text),
+    Column("created_at", Float, nullable=False),
+    Column("started_at", Float),
+    Column("finished_at", Float),
+    UniqueConstraint("key", "fingerprint", name="uq_step_key_fingerprint"),
+)
+
+intents = Table(
+    "intents",
+    metadata,
+    Column("id", Integer, primary_key=True),
+    Column("step_id", Integer, ForeignKey("steps.id"), nullable=False, index=True),
+    Column("op", String(48), nullable=False),
+    Column("created_at", Float, nullable=False),
+    Column("remote_id", String(128)),
+    Column("data", Text),
+    Column("outcome", String(16)),  # None: unknown; landed | reconciled | rejected
+    Column("resolved_at", Float),
+)
+
+artifacts = Table(
+    "artifacts",
+    metadata,
+    Column("id", Integer, primary_key=True),
+    Column("step_id", Integer, ForeignKey("steps.id"), nullable=False, index=True),
+    Column("scene", String(64), nullable=False),
+    Column("variation", Integer, nullable=False),
+    Column("path", Text, nullable=False),
+    Column("sha256", String(64), nullable=False),
+    Column("seed", Integer),
+    Column("source", Text),
+    Column("bytes", Integer),
+    Column("is_current", Boolean, nullable=False, default=True),
+    Column("created_at", Float, nullable=False),
+)
+
+events = Table(
+    "events",
+    metadata,
+    Column("id", Integer, primary_key=True),
+    Column("ts", Float, nullable=False),
+    Column("kind", String(32), nullable=False),
+    Column("step_key", String(200)),
+    Column("data", Text),
+)
+
+file_hashes = Table(
+    "file_hashes",
+    metadata,
+    Column("path", Text, primary_key=True),
+    Column("size", Integer, nullable=False),
+    Column("mtime_ns", Integer, nullable=False),
+    Column("sha256", String(64), nullable=False),
+)
+
+locks = Table(
+    "locks",
+    metadata,
+    Column("id", Integer, primary_key=True),  # always 1: one runner per state
+    Column("owner", String(64), nullable=False),
+    Column("pid", Integer, nullable=False),
+    Column("host", String(255), nullable=False),
+    Column("command", Text, nullable=False),
+    Column("started_at", Float, nullable=False),
+    Column("heartbeat_at", Float, nullable=False),
+)
+
+
+@dataclass(frozen=True)
+class ApiIdentity:
+    """Which API a state belongs to: a simulated world never shares state with Bria."""
+
+    kind: str  # "real" | "simulated"
+    where: str  # base URL, or the simulated world's id
+
+    def describe(self) -> str:
+        return f"the simulator (world {self.where})" if self.kind == "simulated" else self.where
+
+
+@dataclass(frozen=True)
+class StepRow:
+    id: int
+    key: str
+    kind: str
+    fingerprint: str
+    status: str
+    is_current: bool
+    remote_id: str | None
+    outputs: dict[str, Any]
+    attempts: int
+    error: str | None
+    started_at: float | None
+    finished_at: float | None
+
+
+@dataclass(frozen=True)
+class IntentRow:
+    id: int
+    step_id: int
+    op: str
+    remote_id: str | None
+    data: dict[str, Any]
+    outcome: str | None
+
+
+@dataclass(frozen=True)
+class ArtifactRow:
+    id: int
+    step_id: int
+    scene: str
+    variation: int
+    path: str
+    sha256: str
+    seed: int | None
+    source: str | None
+    is_current: bool
+
+
+@dataclass
+class Recorded:
+    """Everything the planner needs from the state, read in one go."""
+
+    steps: dict[str, list[StepRow]] = field(default_factory=dict)  # key -> rows, newest last
+    artifacts: list[ArtifactRow] = field(default_factory=list)
+    meta: dict[str, str] = field(default_factory=dict)
+
+    def current(self, key: str) -> StepRow | None:
+        rows = [r for r in self.steps.get(key, ()) if r.is_current]
+        return rows[-1] if rows else None
+
+    def find(self, key: str, fingerprint: str) -> StepRow | None:
+        for row in self.steps.get(key, ()):
+            if row.fingerprint == fingerprint:
+                return row
+        return None
+
+
+def _dialect_setup(engine: Engine) -> None:
+    """SQLite pragmas, one place for everything dialect-specific."""
+    if engine.dialect.name != "sqlite":
+        return
+
+    @event.listens_for(engine, "connect")
+    def _pragmas(dbapi_conn: Any, _record: Any) -> None:
+        cur = dbapi_conn.cursor()
+        # WAL: readers (status, plan) never block the runner's writes, and a commit is one
+        # append, which keeps per-step checkpoints cheap.
+        cur.execute("PRAGMA journal_mode=WAL")
+        # NORMAL is durable against a killed process (the WAL is in the OS cache); only a power
+        # loss can drop the last commits, and reconciliation through the API covers that.
+        cur.execute("PRAGMA synchronous=NORMAL")
+        # Intents point at steps and artifacts at steps: refuse orphans.
+        cur.execute("PRAGMA foreign_keys=ON")
+        # A second process (bria-run status) may hold a read lock briefly; wait, don't fail.
+        cur.execute("PRAGMA busy_timeout=10000")
+        cur.close()
+
+
+def state_url(location: str | Path) -> str:
+    """A path becomes a SQLite URL; a URL (``postgresql://...``) is taken as is."""
+    text = str(location)
+    if "://" in text:
+        return text
+    return f"sqlite:///{Path(text).expanduser().resolve()}"
+
+
+def _create_sqlite_file(url: str) -> None:
+    """Create the database file with mode 0600 before SQLite does (it would use the umask)."""
+    if not url.startswith("sqlite:///"):
+        return
+    path = Path(url[len("sqlite:///") :])
+    path.parent.mkdir(parents=True, exist_ok=True)
+    if not path.exists():
+        fd = os.open(path, os.O_CREAT | os.O_WRONLY, 0o600)
+        os.close(fd)
+
+
+def _now() -> float:
+    return time.time()
+
+
+def _dump(data: dict[str, Any] | None) -> str | None:
+    return None if data is None else json.dumps(data, sort_keys=True)
+
+
+def _load(text: str | None) -> dict[str, Any]:
+    return json.loads(text) if text else {}
+
+
+class Store:
+    """The state database of one pipeline. Use as a context manager.
+
+    Every ``record_*``/``finish_*`` method is its own committed transaction, so a
+    process killed at any moment leaves a state that the next run can read. Writes
+    are serialised in-process (one lock) because SQLite has a single writer anyway.
+    """
+
+    def __init__(self, engine: Engine, location: str) -> None:
+        self.engine = engine
+        self.location = location
+        self._write = threading.Lock()
+
+    @classmethod
+    def open(cls, location: str | Path, api: ApiIdentity | None, *, create: bool = True) -> Store:
+        """Open (creating if needed) the state at ``location``. ``api`` None: a read-only
+        command that sends nothing, so the state's API need not match."""
+        url = state_url(location)
+        if url.startswith("sqlite:///") and not create and not Path(url[10:]).exists():
+            raise StateError(f"no state at {location}: nothing has run for this pipeline yet")
+        _create_sqlite_file(url)
+        engine = create_engine(url)
+        _dialect_setup(engine)
+        store = cls(engine, str(location))
+        try:
+            metadata.create_all(engine)
+            if api is not None:
+                store._check_meta(api)
+        except Exception:
+            engine.dispose()
+            raise
+        return store
+
+    def close(self) -> None:
+        self.engine.dispose()
+
+    def __enter__(self) -> Store:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    @contextmanager
+    def _txn(self) -> Iterator[Connection]:
+        with self._write, self.engine.begin() as conn:
+            yield conn
+
+    # --- meta ---------------------------------------------------------------------------
+
+    def _check_meta(self, api: ApiIdentity) -> None:
+        with self._txn() as conn:
+            found = dict(conn.execute(select(meta.c.key, meta.c.value)).tuples().all())
+            if not found:
+                conn.execute(
+                    insert(meta),
+                    [
+                        {"key": "schema_version", "value": str(SCHEMA_VERSION)},
+                        {"key": "api_kind", "value": api.kind},
+                        {"key": "api_where", "value": api.where},
+                        {"key": "created_at", "value": str(_now())},
+                    ],
+                )
+                return
+        version = int(found.get("schema_version", "0"))
+        if version > SCHEMA_VERSION:
+            raise StateError(
+                f"{self.location} was written by a newer bria-run (state schema {version}, this "
+                f"one reads up to {SCHEMA_VERSION}). Upgrade bria-run to use it."
+            )
+        theirs = ApiIdentity(found.get("api_kind", "?"), found.get("api_where", "?"))
+        if theirs != api:
+            raise StateError(
+                f"{self.location} belongs to {theirs.describe()}, not {api.describe()}. A state "
+                f"never mixes APIs: use another --state for this one."
+            )
+
+    def get_meta(self, key: str) -> str | None:
+        with self.engine.connect() as conn:
+            return conn.execute(select(meta.c.value).where(meta.c.key == key)).scalar()
+
+    def set_meta(self, key: str, value: str) -> None:
+        with self._txn() as conn:
+            done = conn.execute(update(meta).where(meta.c.key == key).values(value=value))
+            if done.rowcount == 0:
+                conn.execute(insert(meta).values(key=key, value=value))
+
+    # --- reading ------------------------------------------------------------------------
+
+    def load(self) -> Recorded:
+        """Read every step, artifact and meta value: the planner's whole input from state."""
+        recorded = Recorded()
+        with self.engine.connect() as conn:
+            for row in conn.execute(select(steps).order_by(steps.c.id)):
+                recorded.steps.setdefault(row.key, []).append(_step(row))
+            recorded.artifacts = [_artifact(r) for r in conn.execute(select(artifacts))]
+            recorded.meta = dict(conn.execute(select(meta.c.key, meta.c.value)).tuples().all())
+        return recorded
+
+    def step(self, step_id: int) -> StepRow:
+        with self.engine.connect() as conn:
+            return _step(conn.execute(select(steps).where(steps.c.id == step_id)).one())
+
+    def intents_of(self, step_id: int) -> list[IntentRow]:
+        with self.engine.connect() as conn:
+            rows = conn.execute(
+                select(intents).where(intents.c.step_id == step_id).order_by(intents.c.id)
+            )
+            return [_intent(r) for r in rows]
+
+    def events_since(self, after_id: int = 0) -> list[dict[str, Any]]:
+        with self.engine.connect() as conn:
+            rows = conn.execute(select(events).where(events.c.id > after_id).order_by(events.c.id))
+            return [
+                {"id": r.id, "ts": r.ts, "kind": r.kind, "step": r.step_key, **_load(r.data)}
+                for r in rows
+            ]
+
+    # --- steps --------------------------------------------------------------------------
+
+    def begin_step(self, key: str, kind: str, fingerprint: str) -> StepRow:
+        """Get or create the row for (key, fingerprint), make it current, count an attempt."""
+        now = _now()
+        with self._txn() as conn:
+            row = conn.execute(
+                select(steps).where(steps.c.key == key, steps.c.fingerprint == fingerprint)
+            ).one_or_none()
+            conn.execute(
+                update(steps)
+                .where(steps.c.key == key, steps.c.fingerprint != fingerprint)
+                .values(is_current=False)
+            )
+            if row is None:
+                step_id = conn.execute(
+                    insert(steps).values(
+                        key=key, kind=kind, fingerprint=fingerprint, status="running",
+                        is_current=True, attempts=1, created_at=now, started_at=now,
+                    )
+                ).inserted_primary_key[0]  # type: ignore[index]
+            else:
+                step_id = row.id
+                values: dict[str, Any] = {"is_current": True}
+                if row.status != "done":
+                    values.update(status="running", attempts=row.attempts + 1, error=None)
+                    values["started_at"] = row.started_at or now
+                conn.execute(update(steps).where(steps.c.id == step_id).values(**values))
+            return _step(conn.execute(select(steps).where(steps.c.id == step_id)).one())
+
+    def finish_step(
+        self, step_id: int, *, remote_id: str | None = None, outputs: dict[str, Any] | None = None
+    ) -> None:
+        values: dict[str, Any] = {"status": "done", "finished_at": _now(), "error": None}
+        if remote_id is not None:
+            values["remote_id"] = remote_id
+        if outputs is not None:
+            values["outputs"] = _dump(outputs)
+        with self._txn() as conn:
+            conn.execute(update(steps).where(steps.c.id == step_id).values(**values))
+
+    def update_step(self, step_id: int, **values: Any) -> None:
+        """Record progress inside a step (remote id, partial outputs) without finishing it."""
+        if "outputs" in values:
+            values["outputs"] = _dump(values["outputs"])
+        with self._txn() as conn:
+            conn.execute(update(steps).where(steps.c.id == step_id).values(**values))
+
+    def fail_step(self, step_id: int, error: str) -> None:
+        with self._txn() as conn:
+            conn.execute(
+                update(steps)
+                .where(steps.c.id == step_id)
+                .values(status="failed", error=error, finished_at=_now())
+            )
+
+    def retire(self, key: str) -> None:
+        """Mark every row of ``key`` not current (its scene or image left the file)."""
+        with self._txn() as conn:
+            conn.execute(update(steps).where(steps.c.key == key).values(is_current=False))
+
+    # --- intents ------------------------------------------------------------------------
+
+    def record_intent(self, step_id: int, op: str) -> int:
+        with self._txn() as conn:
+            result = conn.execute(
+                insert(intents).values(step_id=step_id, op=op, created_at=_now())
+            )
+            return int(result.inserted_primary_key[0])  # type: ignore[index]
+
+    def resolve_intent(
+        self,
+        intent_id: int,
+        outcome: str,
+        *,
+        remote_id: str | None = None,
+        data: dict[str, Any] | None = None,
+    ) -> None:
+        values: dict[str, Any] = {"outcome": outcome, "resolved_at": _now()}
+        if remote_id is not None:
+            values["remote_id"] = remote_id
+        if data is not None:
+            values["data"] = _dump(data)
+        with self._txn() as conn:
+            conn.execute(update(intents).where(intents.c.id == intent_id).values(**values))
+
+    # --- artifacts, events, file hashes --------------------------------------------------
+
+    def add_artifact(
+        self, step_id: int, scene: str, variation: int, path: str, sha256: str, *,
+        seed: int | None, source: str | None, size: int,
+    ) -> None:
+        with self._txn() as conn:
+            conn.execute(
+                update(artifacts).where(artifacts.c.path == path).values(is_current=False)
+            )
+            conn.execute(
+                insert(artifacts).values(
+                    step_id=step_id, scene=scene, variation=variation, path=path, sha256=sha256,
+                    seed=seed, source=source, bytes=size, is_current=True, created_at=_now(),
+                )
+            )
+
+    def artifacts_at(self, path: str) -> list[ArtifactRow]:
+        with self.engine.connect() as conn:
+            rows = conn.execute(select(artifacts).where(artifacts.c.path == path)
+                                .order_by(artifacts.c.id))
+            return [_artifact(r) for r in rows]
+
+    def move_artifact(self, old_path: str, new_path: str) -> None:
+        with self._txn() as conn:
+            conn.execute(
+                update(artifacts)
+                .where(artifacts.c.path == old_path)
+                .values(path=new_path, is_current=False)
+            )
+
+    def log(self, kind: str, step_key: str | None = None, **data: Any) -> None:
+        with self._txn() as conn:
+            conn.execute(
+                insert(events).values(ts=_now(), kind=kind, step_key=step_key, data=_dump(data))
+            )
+
+    def cached_hashes(self) -> dict[str, tuple[int, int, str]]:
+        with self.engine.connect() as conn:
+            rows = conn.execute(select(file_hashes))
+            return {r.path: (r.size, r.mtime_ns, r.sha256) for r in rows}
+
+    def remember_hashes(self, rows: list[tuple[str, int, int, str]]) -> None:
+        if not rows:
+            return
+        with self._txn() as conn:
+            paths = [r[0] for r in rows]
+            conn.execute(file_hashes.delete().where(file_hashes.c.path.in_(paths)))
+            conn.execute(
+                insert(file_hashes),
+                [{"path": p, "size": s, "mtime_ns": m, "sha256": h} for p, s, m, h in rows],
+            )
+
+
+def _step(row: Any) -> StepRow:
+    return StepRow(
+        id=row.id, key=row.key, kind=row.kind, fingerprint=row.fingerprint, status=row.status,
+        is_current=bool(row.is_current), remote_id=row.remote_id, outputs=_load(row.outputs),
+        attempts=row.attempts, error=row.error, started_at=row.started_at,
+        finished_at=row.finished_at,
+    )
+
+
+def _intent(row: Any) -> IntentRow:
+    return IntentRow(
+        id=row.id, step_id=row.step_id, op=row.op, remote_id=row.remote_id,
+        data=_load(row.data), outcome=row.outcome,
+    )
+
+
+def _artifact(row: Any) -> ArtifactRow:
+    return ArtifactRow(
+        id=row.id, step_id=row.step_id, scene=row.scene, variation=row.variation, path=row.path,
+        sha256=row.sha256, seed=row.seed, source=row.source, is_current=bool(row.is_current),
+    )
