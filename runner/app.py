@@ -1,0 +1,144 @@
+"""The library's front door: what `bria-run run/plan/status/outputs` do, without click.
+
+A run: load and validate the file (nothing remote before it passes), open the API (Bria, or
+the built-in simulator), open the state and take its lock, hash the inputs, plan, execute.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from runner.context import Context, RunOptions
+from runner.engine import Engine, Summary
+from runner.fingerprint import hash_files
+from runner.loader import load_pipeline
+from runner.plan import Plan, plan
+from runner.progress import Reporter
+from runner.spec import Pipeline
+from runner.store import ApiIdentity, Recorded, Store
+
+if TYPE_CHECKING:
+    from runner.bria import BriaClient
+
+STATE_ENV = "BRIA_RUN_STATE"
+# The demo simulator trains in seconds; real training takes hours.
+SIM_TRAINING_SECONDS = 8.0
+SIM_GENERATION_SECONDS = 1.0
+
+
+@dataclass(frozen=True)
+class Target:
+    """Where a command works: the pipeline file, the state, and which API."""
+
+    path: Path
+    state: str | None = None
+    simulate: bool = False
+
+
+def state_location(pipeline: Pipeline, target: Target) -> str:
+    """``--state``, else ``$BRIA_RUN_STATE`` (a file, a folder or a URL), else
+    ``state/<name>.sqlite`` (``.sim.sqlite`` for the simulator) under the current folder."""
+    suffix = ".sim.sqlite" if target.simulate else ".sqlite"
+    chosen = target.state or os.environ.get(STATE_ENV)
+    if chosen and ("://" in chosen or not Path(chosen).is_dir()):
+        return chosen
+    folder = Path(chosen) if chosen else Path("state")
+    return str(folder / f"{pipeline.name}{suffix}")
+
+
+def _world_path(location: str) -> Path:
+    if "://" in location:
+        return Path("state") / "simulator-world.json"
+    return Path(location).with_suffix(".world.json")
+
+
+@contextmanager
+def open_api(location: str, simulate: bool, rpm: int | None) -> Iterator[tuple[BriaClient, ApiIdentity]]:
+    from runner.bria import BriaClient
+
+    if not simulate:
+        with BriaClient.from_env(rpm=rpm) as client:
+            yield client, ApiIdentity("real", client.base_url)
+        return
+    from runner.simulator import SimConfig, Simulator
+
+    config = SimConfig(training_seconds=SIM_TRAINING_SECONDS,
+                       generation_seconds=SIM_GENERATION_SECONDS,
+                       persist_path=_world_path(location))
+    with Simulator(config) as sim, BriaClient(sim.base_url, config.token, rpm=rpm) as client:
+        yield client, ApiIdentity("simulated", sim.world_id)
+
+
+def input_hashes(pipeline: Pipeline, store: Store) -> dict[Path, str]:
+    """sha256 of every image the file names, re-read only when size or mtime changed."""
+    hashes, fresh = hash_files(_all_inputs(pipeline), store.cached_hashes())
+    store.remember_hashes(fresh)
+    return hashes
+
+
+def run(
+    target: Target, options: RunOptions, reporter: Reporter, *, command: str, rpm: int | None = 60
+) -> Summary:
+    from runner.interrupts import graceful_interrupts
+    from runner.lock import RunLock
+
+    pipeline, warnings = load_pipeline(target.path)
+    for warning in warnings:
+        reporter.emit("notice", message=str(warning))
+    location = state_location(pipeline, target)
+    with open_api(location, target.simulate, rpm) as (client, identity), \
+            Store.open(location, identity) as store, RunLock(store, command):
+        hashes = input_hashes(pipeline, store)
+        the_plan = plan(pipeline, store.load(), hashes,
+                        retrain=options.retrain, keep_model=options.keep_model)
+        reporter.emit("plan", text=plan_summary(the_plan), credits=the_plan.credits)
+        ctx = Context(pipeline, the_plan, store, client, reporter, options, hashes=hashes)
+        with graceful_interrupts(ctx.stop, reporter):
+            return Engine(ctx).run()
+
+
+def plan_summary(the_plan: Plan) -> str:
+    work = [s for s in the_plan.steps if s.is_work]
+    if not work and not the_plan.blocked:
+        return "plan: nothing to do; every step is done"
+    images = sum(1 for s in work if s.kind == "scene")
+    training = any(s.kind == "train" for s in work)
+    parts = [f"{len(work)} step(s) to run", f"{images} image(s)"]
+    if training:
+        parts.append("training")
+    return f"plan: {', '.join(parts)}; about {the_plan.credits:g} credits"
+
+
+@contextmanager
+def open_recorded(target: Target) -> Iterator[tuple[Pipeline, Store | None, Recorded, str]]:
+    """For read-only commands: the pipeline, its state (None if nothing ran yet), what it
+    records, and the state's location. Touches no API."""
+    pipeline, _ = load_pipeline(target.path)
+    location = state_location(pipeline, target)
+    if "://" not in location and not Path(location).exists():
+        yield pipeline, None, Recorded(), location
+        return
+    with Store.open(location, None) as store:
+        yield pipeline, store, store.load(), location
+
+
+def make_plan(target: Target, *, retrain: bool = False, keep_model: bool = False) -> Plan:
+    with open_recorded(target) as (pipeline, store, recorded, _):
+        if store is None:
+            hashes, _fresh = hash_files(_all_inputs(pipeline), {})
+        else:
+            hashes = input_hashes(pipeline, store)
+        return plan(pipeline, recorded, hashes, retrain=retrain, keep_model=keep_model)
+
+
+def _all_inputs(pipeline: Pipeline) -> list[Path]:
+    paths = list(pipeline.character.images)
+    for scene in pipeline.scenes:
+        paths += [scene.reference] if scene.reference else []
+        paths += [g.image for g in scene.guidance]
+    return paths

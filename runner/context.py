@@ -1,0 +1,61 @@
+"""What every step function is given: the pipeline, its plan, and the injected collaborators."""
+
+from __future__ import annotations
+
+import random
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from runner.crashpoints import CrashPoints
+from runner.plan import Plan
+from runner.remote import Remote
+from runner.spec import Pipeline
+from runner.store import Store
+
+if TYPE_CHECKING:
+    from runner.bria import BriaClient
+    from runner.progress import Reporter
+
+
+@dataclass(frozen=True)
+class RunOptions:
+    retrain: bool = False
+    keep_model: bool = False
+    poll_every: float | None = None  # overrides training.poll_every (the simulator trains fast)
+    job_poll: float = 2.0  # Bria's status cadence is 1-3 s
+    grace: float = 5.0  # seconds in-flight requests may finish after the first Ctrl-C
+    resume_command: str = ""
+
+
+@dataclass
+class Context:
+    pipeline: Pipeline
+    plan: Plan
+    store: Store
+    client: BriaClient
+    reporter: Reporter
+    options: RunOptions = RunOptions()
+    hooks: CrashPoints = field(default_factory=CrashPoints)
+    stop: threading.Event = field(default_factory=threading.Event)
+    clock: Callable[[], float] = time.monotonic
+    rand: Callable[[], float] = random.random
+    ids: dict[str, int] = field(default_factory=dict)  # project, dataset, model
+    hashes: dict[Path, str] = field(default_factory=dict)  # sha256 of every input image
+
+    @property
+    def remote(self) -> Remote:
+        return Remote(self.store, self.hooks, self.stop, self.wait)
+
+    def wait(self, seconds: float) -> None:
+        """Sleep that a Ctrl-C cuts short."""
+        self.stop.wait(max(0.0, seconds))
+
+    def emit(self, kind: str, key: str | None = None, *, log: bool = False, **data: Any) -> None:
+        """Tell the user (reporter) and, for what matters later, the event log."""
+        self.reporter.emit(kind, key=key, **data)
+        if log:
+            self.store.log(kind, key, **data)

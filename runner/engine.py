@@ -1,0 +1,155 @@
+"""Executes a plan: the training chain in order (uploads concurrently), then every scene
+variation concurrently under the client's rate limiter.
+
+Each step is begun (a committed row), run by its step function, and finished (remote id
+and outputs committed). A failed training step stops the run; a failed scene does not
+stop the others, and the run ends listing the failed scenes. A Ctrl-C (``ctx.stop``)
+starts no new work, lets in-flight requests finish for a few seconds, and raises
+``Interrupted``; everything finished is recorded, so the next run continues.
+"""
+
+from __future__ import annotations
+
+import concurrent.futures as cf
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from runner.context import Context
+from runner.errors import ApiError, BriaRunError, Interrupted, RunFailed, StaleModel
+from runner.generation import do_scene
+from runner.plan import PlannedStep
+from runner.store import StepRow
+from runner.training import STEP_FUNCTIONS
+
+StepFunction = Callable[[Context, PlannedStep, StepRow], tuple[str | None, dict[str, Any]]]
+ID_KINDS = ("project", "dataset", "model")
+
+
+@dataclass
+class Summary:
+    done: list[str] = field(default_factory=list)
+    skipped: list[str] = field(default_factory=list)
+    failed: dict[str, str] = field(default_factory=dict)
+    images: int = 0
+    trained: bool = False
+
+
+class Engine:
+    def __init__(self, ctx: Context) -> None:
+        self.ctx = ctx
+        self.summary = Summary()
+
+    def run(self) -> Summary:
+        plan = self.ctx.plan
+        if plan.blocked:
+            raise StaleModel(list(plan.blocked))
+        self._adopt_recorded_ids()
+        self._run_training()
+        self._check_stop()
+        self._run_scenes()
+        self._check_stop()
+        if self.summary.failed:
+            raise RunFailed(self.summary.failed, self.ctx.options.resume_command)
+        self.ctx.emit("finished", images=self.summary.images, log=True)
+        return self.summary
+
+    def _adopt_recorded_ids(self) -> None:
+        model_id = self.ctx.pipeline.training.model_id
+        if model_id is not None:
+            self.ctx.ids["model"] = model_id
+        for step in self.ctx.plan.steps:
+            if step.kind in ID_KINDS and step.action in ("done", "kept") and step.remote_id:
+                self.ctx.ids[step.kind] = int(step.remote_id)
+
+    def _check_stop(self) -> None:
+        if self.ctx.stop.is_set():
+            self.ctx.emit("interrupted", log=True)
+            raise Interrupted(self.ctx.options.resume_command)
+
+    # --- training -----------------------------------------------------------------------
+
+    def _run_training(self) -> None:
+        work = [s for s in self.ctx.plan.steps if s.kind in STEP_FUNCTIONS and s.is_work]
+        if not work:
+            return
+        self.ctx.emit("phase", name="training")
+        uploads = [s for s in work if s.kind == "upload"]
+        for step in work:
+            self._check_stop()
+            if step.kind == "upload":
+                if step is uploads[0]:
+                    self._run_concurrently(uploads, STEP_FUNCTIONS["upload"], fatal=True)
+                continue
+            if step.kind == "model":
+                # A --retrain after a failed training bumps the epoch: remember it for good.
+                self.ctx.store.set_meta("model_epoch", str(step.inputs["epoch"]))
+            self._execute(step, STEP_FUNCTIONS[step.kind])
+            if step.kind == "train":
+                self.summary.trained = True
+
+    # --- generation ---------------------------------------------------------------------
+
+    def _run_scenes(self) -> None:
+        work = [s for s in self.ctx.plan.steps if s.kind == "scene" and s.is_work]
+        if not work:
+            return
+        self.ctx.emit("phase", name="generation", total=len(work))
+        self._run_concurrently(work, do_scene, fatal=False)
+
+    def _run_concurrently(self, steps: list[PlannedStep], fn: StepFunction, *, fatal: bool) -> None:
+        pool = cf.ThreadPoolExecutor(max_workers=self.ctx.pipeline.concurrency,
+                                     thread_name_prefix="bria-run")
+        futures = {pool.submit(self._guarded, step, fn): step for step in steps}
+        try:
+            pending = set(futures)
+            while pending:
+                done, pending = cf.wait(pending, timeout=0.25, return_when=cf.FIRST_COMPLETED)
+                for future in done:
+                    error = future.result()
+                    if error is not None and fatal:
+                        self.ctx.stop.set()  # no new uploads; in-flight ones finish
+                        raise error
+                if self.ctx.stop.is_set():
+                    cf.wait(pending, timeout=self.ctx.options.grace)
+                    break
+        finally:
+            pool.shutdown(wait=False, cancel_futures=True)
+
+    def _guarded(self, step: PlannedStep, fn: StepFunction) -> BriaRunError | None:
+        if self.ctx.stop.is_set():
+            return None
+        try:
+            self._execute(step, fn)
+        except BriaRunError as exc:
+            self.summary.failed[step.key] = str(exc)
+            return exc
+        return None
+
+    # --- one step -----------------------------------------------------------------------
+
+    def _execute(self, step: PlannedStep, fn: StepFunction) -> None:
+        ctx = self.ctx
+        row = ctx.store.begin_step(step.key, step.kind, step.fingerprint)
+        ctx.emit("step", step.key, kind=step.kind, state="started", action=step.action)
+        try:
+            remote_id, outputs = fn(ctx, step, row)
+        except ApiError as exc:
+            self._fail(step, row, exc)
+            raise
+        except BriaRunError as exc:
+            self._fail(step, row, exc)
+            raise
+        if outputs.get("detached"):
+            return  # Ctrl-C while waiting for training: nothing to finish, nothing lost
+        ctx.store.finish_step(row.id, remote_id=remote_id, outputs={**outputs, "inputs": step.inputs})
+        if step.kind in ID_KINDS and remote_id is not None:
+            ctx.ids[step.kind] = int(remote_id)
+        if step.kind == "scene":
+            self.summary.images += 1
+        self.summary.done.append(step.key)
+        ctx.emit("step", step.key, kind=step.kind, state="done", remote_id=remote_id, log=True)
+
+    def _fail(self, step: PlannedStep, row: StepRow, exc: BriaRunError) -> None:
+        self.ctx.store.fail_step(row.id, str(exc))
+        self.ctx.emit("step", step.key, kind=step.kind, state="failed", error=str(exc), log=True)

@@ -1,0 +1,150 @@
+"""One scene variation: submit (recording the request id), wait, download atomically.
+
+fibo: a scene reference first becomes a structured prompt (an async job), then the
+tailored model generates from it. Legacy (light/max): reimagine for a reference,
+text-to-image otherwise, with ``sync: false`` (the URLs come back at once and the files
+appear later). A result link that expired before download is regenerated with the same
+seed, so the image is the same one.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any, BinaryIO
+
+from runner.context import Context
+from runner.errors import JobLost, ResultExpired
+from runner.outputs import file_sha256, move_aside, output_path, write_atomically
+from runner.plan import PlannedStep
+from runner.remote import Answer, ensure_remote, supersede
+from runner.spec import Scene
+from runner.store import StepRow
+
+Outcome = tuple[str | None, dict[str, Any]]
+ATTEMPTS = 3  # lost jobs / expired links before the scene is reported failed
+
+
+def do_scene(ctx: Context, step: PlannedStep, row: StepRow) -> Outcome:
+    scene = ctx.pipeline.scene(step.scene or "")
+    for attempt in range(1, ATTEMPTS + 1):
+        try:
+            url, seed = _result_url(ctx, step, row, scene)
+            ctx.emit("scene", step.key, state="downloading")
+            sha, path, size = _download(ctx, step, row, url)
+        except (JobLost, ResultExpired) as exc:
+            if attempt == ATTEMPTS:
+                raise
+            ctx.emit("scene", step.key, state="regenerating", reason=str(exc), log=True)
+            supersede(ctx.remote, row, "generate")
+            continue
+        source = url.split("?", 1)[0]
+        ctx.store.add_artifact(row.id, scene.name, step.variation or 1, str(path), sha,
+                               seed=seed, source=source, size=size)
+        return url.split("?", 1)[0], {"path": str(path), "sha256": sha, "seed": seed}
+    raise AssertionError("unreachable")  # pragma: no cover
+
+
+def _result_url(ctx: Context, step: PlannedStep, row: StepRow, scene: Scene) -> tuple[str, int]:
+    seed = step.seed if step.seed is not None else 0
+    if ctx.pipeline.is_legacy:
+        url, _ = ensure_remote(ctx.remote, row, "generate", lambda: _legacy_submit(ctx, scene, seed))
+        ctx.emit("scene", step.key, state="generating")
+        ctx.client.wait_url(url, poll_every=ctx.options.job_poll)
+        return url, seed
+    structured = _structured_prompt(ctx, step, row, scene) if scene.reference else None
+    request_id, _ = ensure_remote(
+        ctx.remote, row, "generate", lambda: _fibo_submit(ctx, scene, seed, structured)
+    )
+    ctx.emit("scene", step.key, state="generating", request_id=request_id)
+    result = ctx.client.wait_job(request_id, poll_every=ctx.options.job_poll)
+    return str(result["image_url"]), int(result.get("seed", seed))
+
+
+def _structured_prompt(ctx: Context, step: PlannedStep, row: StepRow, scene: Scene) -> str:
+    """The scene reference as a structured prompt; kept in the step so a resume reuses it."""
+    known = ctx.store.step(row.id).outputs.get("structured_prompt")
+    if known:
+        return str(known)
+    for attempt in range(1, ATTEMPTS + 1):
+        request_id, _ = ensure_remote(ctx.remote, row, "structured_prompt", lambda: (
+            ctx.client.generate_structured_prompt(images=[scene.reference], prompt=scene.prompt)
+            .request_id, {}))
+        try:
+            result = ctx.client.wait_job(request_id, poll_every=ctx.options.job_poll)
+        except JobLost:
+            if attempt == ATTEMPTS:
+                raise
+            supersede(ctx.remote, row, "structured_prompt")
+            continue
+        text = str(result["structured_prompt"])
+        ctx.store.update_step(row.id, outputs={"structured_prompt": text})
+        return text
+    raise AssertionError("unreachable")  # pragma: no cover
+
+
+def _fibo_submit(ctx: Context, scene: Scene, seed: int, structured: str | None) -> Answer:
+    job = ctx.client.generate_tailored(
+        tailored_model_id=ctx.ids["model"], prompt=scene.prompt, structured_prompt=structured,
+        negative_prompt=scene.negative_prompt, seed=seed, aspect_ratio=scene.aspect_ratio,
+        tailored_model_influence=scene.model_influence, guidance_scale=scene.guidance_scale,
+        steps_num=scene.steps_num,
+    )
+    return job.request_id, {"status_url": job.status_url}
+
+
+def _legacy_submit(ctx: Context, scene: Scene, seed: int) -> Answer:
+    model_id = ctx.ids["model"]
+    if scene.reference is not None:
+        results = ctx.client.reimagine(
+            prompt=scene.prompt, structure_image=scene.reference,
+            structure_ref_influence=scene.structure_strength, tailored_model_id=model_id,
+            tailored_model_influence=scene.model_influence, num_results=1, seed=seed,
+        )
+    else:
+        results = ctx.client.text_to_image_tailored(
+            model_id, prompt=scene.prompt, num_results=1, aspect_ratio=scene.aspect_ratio,
+            seed=seed, model_influence=scene.model_influence,
+            negative_prompt=scene.negative_prompt,
+            guidance=[(g.method, g.image, g.scale) for g in scene.guidance],
+        )
+    urls = [u for r in results for u in r.get("urls", [])]
+    return urls[0], {"urls": urls, "seed": results[0].get("seed", seed)}
+
+
+def _download(ctx: Context, step: PlannedStep, row: StepRow, url: str) -> tuple[str, Path, int]:
+    path = output_path(ctx.pipeline.outputs, step.scene or "", step.variation or 1)
+    _make_room(ctx, row, path)
+
+    def fill(handle: BinaryIO) -> str:
+        return ctx.client.download(url, _CrashingWriter(handle, ctx))
+
+    sha = write_atomically(path, fill)
+    return sha, path, path.stat().st_size
+
+
+def _make_room(ctx: Context, row: StepRow, path: Path) -> None:
+    """Earlier outputs are never overwritten silently: move them under previous/."""
+    existing = file_sha256(path)
+    if existing is None:
+        return
+    recorded = [a for a in ctx.store.artifacts_at(str(path)) if a.is_current]
+    if any(a.step_id == row.id and a.sha256 == existing for a in recorded):
+        return  # our own earlier download of this very step: same inputs, same seed
+    owner = ctx.store.step(recorded[-1].step_id).fingerprint[:8] if recorded else None
+    target = move_aside(path, owner or f"unrecorded-{existing[:8]}")
+    if target is not None:
+        ctx.store.move_artifact(str(path), str(target))
+        ctx.emit("moved", row.key, src=str(path), dst=str(target), log=True)
+
+
+class _CrashingWriter:
+    """Passes writes through; lets the crash suite kill the process mid-download."""
+
+    def __init__(self, handle: BinaryIO, ctx: Context) -> None:
+        self.handle, self.ctx, self.written = handle, ctx, 0
+
+    def write(self, data: bytes) -> int:
+        n = self.handle.write(data)
+        self.written += n
+        self.ctx.hooks.reach("download")
+        return n

@@ -1,0 +1,68 @@
+"""Output files: paths that never escape the outputs folder, atomic writes, nothing
+overwritten silently.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import tempfile
+from collections.abc import Callable
+from pathlib import Path
+from typing import BinaryIO
+
+from runner.errors import ConfigError
+
+
+def output_path(root: Path, scene: str, variation: int) -> Path:
+    """``<outputs>/<scene>/<n>.png``, refusing anything that would land outside ``root``."""
+    path = (root / scene / f"{variation}.png").resolve()
+    if not path.is_relative_to(root.resolve()):
+        raise ConfigError(f"output path for scene {scene!r} escapes the outputs folder {root}")
+    return path
+
+
+def previous_path(path: Path, tag: str) -> Path:
+    """Where an earlier version of ``path`` is kept: ``<scene>/previous/<tag>/<n>.png``."""
+    return path.parent / "previous" / tag / path.name
+
+
+def move_aside(path: Path, tag: str) -> Path | None:
+    """Move an existing file out of the way (never delete it); return where it went."""
+    if not path.exists():
+        return None
+    target = previous_path(path, tag)
+    n = 1
+    while target.exists():
+        n += 1
+        target = previous_path(path, f"{tag}-{n}")
+    target.parent.mkdir(parents=True, exist_ok=True)
+    os.replace(path, target)
+    return target
+
+
+def write_atomically(path: Path, fill: Callable[[BinaryIO], str]) -> str:
+    """Let ``fill`` write a temp file next to ``path`` and return its sha256, fsync it, then
+    rename it into place. A crash leaves either the old state or the whole new file."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".part")
+    try:
+        with os.fdopen(fd, "wb") as handle:
+            digest = fill(handle)
+            handle.flush()
+            os.fsync(handle.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+    return digest
+
+
+def file_sha256(path: Path) -> str | None:
+    if not path.exists():
+        return None
+    digest = hashlib.sha256()
+    with open(path, "rb") as handle:
+        while chunk := handle.read(1 << 20):
+            digest.update(chunk)
+    return digest.hexdigest()

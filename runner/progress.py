@@ -1,0 +1,109 @@
+"""What a run shows while it works.
+
+The engine only calls ``Reporter.emit(kind, key=..., **data)``. Reporters turn events
+into output: ``PlainReporter`` (timestamped lines, for logs and pipes), ``JsonReporter``
+(one JSON object per line on stdout), ``QuietReporter`` (nothing), and ``LiveReporter``
+(a rich live display on a terminal, in ``runner.live``). Reporters are called from
+worker threads, so each one serialises its output.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+import threading
+import time
+from typing import Any, Protocol, TextIO
+
+
+class Reporter(Protocol):
+    def emit(self, kind: str, key: str | None = None, **data: Any) -> None: ...
+
+    def close(self) -> None: ...
+
+
+class QuietReporter:
+    def emit(self, kind: str, key: str | None = None, **data: Any) -> None:
+        pass
+
+    def close(self) -> None:
+        pass
+
+
+class JsonReporter:
+    def __init__(self, out: TextIO | None = None) -> None:
+        self.out = out or sys.stdout
+        self._lock = threading.Lock()
+
+    def emit(self, kind: str, key: str | None = None, **data: Any) -> None:
+        event = {"ts": round(time.time(), 3), "event": kind, **({"key": key} if key else {}), **data}
+        with self._lock:
+            self.out.write(json.dumps(event, default=str) + "\n")
+            self.out.flush()
+
+    def close(self) -> None:
+        pass
+
+
+class PlainReporter:
+    """Timestamped lines, one per meaningful change (no per-poll noise)."""
+
+    def __init__(self, out: TextIO | None = None) -> None:
+        self.out = out or sys.stderr
+        self._lock = threading.Lock()
+        self._last_training: str | None = None
+
+    def emit(self, kind: str, key: str | None = None, **data: Any) -> None:
+        line = describe(kind, key, data)
+        if kind == "training":
+            if data.get("status") == self._last_training:
+                return
+            self._last_training = data.get("status")
+        if line is None:
+            return
+        stamp = time.strftime("%H:%M:%S")
+        with self._lock:
+            self.out.write(f"{stamp} {line}\n")
+            self.out.flush()
+
+    def close(self) -> None:
+        pass
+
+
+def describe(kind: str, key: str | None, data: dict[str, Any]) -> str | None:
+    """One human line for an event, or None for events too fine-grained for a log."""
+    if kind == "plan":
+        return data.get("text")
+    if kind == "phase":
+        total = f" ({data['total']} images)" if data.get("total") else ""
+        return f"== {data.get('name')}{total}"
+    if kind == "step":
+        state = data.get("state")
+        if state == "done":
+            rid = f" -> {data['remote_id']}" if data.get("remote_id") else ""
+            return f"{key}: done{rid}"
+        if state == "failed":
+            return f"{key}: FAILED: {data.get('error')}"
+        return None
+    if kind == "training":
+        elapsed = _duration(data.get("elapsed"))
+        return f"training model {data.get('model_id')}: {data.get('status')}{elapsed}"
+    if kind == "scene":
+        state = data.get("state")
+        return f"{key}: {state}" + (f" ({data['reason']})" if data.get("reason") else "") \
+            if state in ("regenerating",) else None
+    if kind == "wait":
+        return f"rate limit: waiting {data.get('seconds', 0):.1f}s for {data.get('endpoint')}"
+    if kind in ("notice", "moved"):
+        return data.get("message") or f"{key}: kept earlier output at {data.get('dst')}"
+    if kind == "finished":
+        return f"finished: {data.get('images', 0)} new image(s)"
+    return None
+
+
+def _duration(seconds: Any) -> str:
+    if not isinstance(seconds, (int, float)):
+        return ""
+    minutes, secs = divmod(int(seconds), 60)
+    hours, minutes = divmod(minutes, 60)
+    return f" ({hours}h{minutes:02d}m)" if hours else f" ({minutes}m{secs:02d}s)"

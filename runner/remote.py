@@ -1,0 +1,125 @@
+"""Exactly-once POSTs where the API allows proof, at most one duplicate where it cannot.
+
+``ensure_remote`` is the one place a POST is sent. Its protocol:
+
+1. If an earlier intent for this step and operation landed, return its remote id.
+2. If an earlier intent has an unknown outcome (the process died, or the answer was lost),
+   ask ``reconcile`` (the list endpoints) whether it landed; adopt what exists.
+3. Otherwise commit a new intent, send, and commit the remote id before anything else.
+
+A POST is never retried blindly: a 429 or a definite 4xx proves nothing landed; a 5xx or a
+lost connection is an unknown outcome, reconciled first when the API allows it. Only where
+no list endpoint exists (generation jobs) is it sent again without proof, and then at most
+once per lost answer.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+from runner.crashpoints import CrashPoints
+from runner.errors import ApiError, NetworkError, RateLimited, ServerError
+from runner.store import IntentRow, StepRow, Store
+
+Answer = tuple[str, dict[str, Any]]  # remote id (or request id / url), data to keep
+POST_ATTEMPTS = 5
+UNKNOWN = (ServerError, NetworkError)
+
+
+@dataclass
+class Remote:
+    """What ``ensure_remote`` needs from its surroundings."""
+
+    store: Store
+    hooks: CrashPoints
+    stop: threading.Event
+    sleep: Callable[[float], None]
+
+
+def ensure_remote(
+    env: Remote,
+    step: StepRow,
+    op: str,
+    send: Callable[[], Answer],
+    reconcile: Callable[[], Answer | None] | None = None,
+) -> Answer:
+    """The remote id of ``op`` for ``step``: recorded, reconciled, or freshly created."""
+    known = _settle_previous(env, step, op, reconcile)
+    if known is not None:
+        return known
+    for attempt in range(1, POST_ATTEMPTS + 1):
+        env.hooks.reach("before_intent", op)
+        intent_id = env.store.record_intent(step.id, op)
+        env.hooks.reach("after_intent", op)
+        try:
+            remote_id, data = send()
+        except RateLimited as exc:
+            env.store.resolve_intent(intent_id, "rejected")
+            _pause(env, exc.retry_after or 2.0 * attempt, exc)
+            continue
+        except UNKNOWN as exc:
+            found = reconcile() if reconcile else None
+            if found is not None:
+                env.store.resolve_intent(intent_id, "reconciled", remote_id=found[0], data=found[1])
+                return found
+            env.store.resolve_intent(intent_id, "unanswered" if reconcile is None else "absent")
+            if attempt == POST_ATTEMPTS:
+                raise
+            _pause(env, min(30.0, 2.0 ** attempt), exc)
+            continue
+        except ApiError:
+            env.store.resolve_intent(intent_id, "rejected")
+            raise
+        env.hooks.reach("after_send", op)
+        env.store.resolve_intent(intent_id, "landed", remote_id=remote_id, data=data)
+        env.hooks.reach("after_record", op)
+        return remote_id, data
+    raise AssertionError("unreachable")  # pragma: no cover - the loop returns or raises
+
+
+def supersede(env: Remote, step: StepRow, op: str) -> None:
+    """Forget the landed ``op`` of ``step`` (its job was lost or its link expired), so the
+    next ``ensure_remote`` sends it again."""
+    for intent in _intents(env, step, op):
+        if intent.outcome in ("landed", "reconciled"):
+            env.store.resolve_intent(intent.id, "superseded")
+
+
+def landed(env: Remote, step: StepRow, op: str) -> Answer | None:
+    for intent in reversed(_intents(env, step, op)):
+        if intent.outcome in ("landed", "reconciled") and intent.remote_id is not None:
+            return intent.remote_id, intent.data
+    return None
+
+
+def _settle_previous(
+    env: Remote, step: StepRow, op: str, reconcile: Callable[[], Answer | None] | None
+) -> Answer | None:
+    previous = _intents(env, step, op)
+    if not previous:
+        return None
+    last = previous[-1]
+    if last.outcome in ("landed", "reconciled") and last.remote_id is not None:
+        return last.remote_id, last.data
+    if last.outcome is None:
+        found = reconcile() if reconcile else None
+        if found is not None:
+            env.store.resolve_intent(last.id, "reconciled", remote_id=found[0], data=found[1])
+            env.store.log("reconciled", step.key, op=op, remote_id=found[0])
+            return found
+        env.store.resolve_intent(last.id, "unanswered" if reconcile is None else "absent")
+        env.store.log("resending", step.key, op=op, proven=reconcile is not None)
+    return None
+
+
+def _intents(env: Remote, step: StepRow, op: str) -> list[IntentRow]:
+    return [i for i in env.store.intents_of(step.id) if i.op == op]
+
+
+def _pause(env: Remote, seconds: float, exc: ApiError) -> None:
+    if env.stop.is_set():
+        raise exc
+    env.sleep(seconds)

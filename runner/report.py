@@ -1,0 +1,138 @@
+"""What `bria-run plan`, `status` and `outputs` print: data first (for --json), then text."""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+from typing import Any
+
+from runner.plan import Plan
+from runner.store import Recorded
+
+SYMBOLS = {"create": "+", "changed": "~", "resume": ">", "stale": "!", "kept": "=",
+           "done": " ", "orphaned": "-"}
+
+
+def plan_data(the_plan: Plan) -> dict[str, Any]:
+    return {
+        "pipeline": the_plan.pipeline.name,
+        "has_work": the_plan.has_work,
+        "blocked": list(the_plan.blocked),
+        "model_source": the_plan.model_source,
+        "estimate": {"credits": the_plan.credits, "seconds": the_plan.estimate_seconds()},
+        "steps": [
+            {"key": s.key, "kind": s.kind, "action": s.action, "reason": s.reason,
+             "fingerprint": s.fingerprint[:12], "remote_id": s.remote_id, "credits": s.credits
+             if s.is_work or s.action == "stale" else 0}
+            for s in the_plan.steps
+        ],
+    }
+
+
+def plan_text(the_plan: Plan, *, verbose: bool = False) -> str:
+    """A Terraform-like plan: one line per step that does something, then the totals."""
+    lines = [f"Plan for {the_plan.pipeline.name} ({the_plan.pipeline.path.name}):"]
+    uploads = [s for s in the_plan.steps if s.kind == "upload"]
+    for step in the_plan.steps:
+        if step.action == "done" and not verbose:
+            continue
+        if step.kind == "upload" and not verbose and step is not uploads[0]:
+            continue
+        if step.kind == "upload" and not verbose:
+            todo = [u for u in uploads if u.is_work]
+            if todo:
+                lines.append(f"  + upload  {len(todo)} of {len(uploads)} training images")
+            continue
+        lines.append(f"  {SYMBOLS.get(step.action, '?')} {step.key:<28} {step.action}: {step.reason}")
+    work = [s for s in the_plan.steps if s.is_work]
+    done = sum(1 for s in the_plan.steps if s.action == "done")
+    if the_plan.blocked:
+        lines.append("Blocked: the model is stale (" + "; ".join(the_plan.blocked) + ").")
+        lines.append("  Run with --retrain to train again, or --keep-model to use the old model.")
+    if not work and not the_plan.blocked:
+        lines.append("Nothing to do: every step is done.")
+    else:
+        hours = the_plan.estimate_seconds() / 3600
+        lines.append(f"{len(work)} to run, {done} done. Estimated cost: about "
+                     f"{the_plan.credits:g} credits; time: about {hours:.1f} h.")
+    return "\n".join(lines)
+
+
+def status_data(the_plan: Plan, recorded: Recorded, location: str,
+                lock: dict[str, Any] | None) -> dict[str, Any]:
+    scenes, training = [], []
+    for step in the_plan.steps:
+        row = recorded.find(step.key, step.fingerprint) or recorded.current(step.key)
+        entry = {"key": step.key, "action": step.action,
+                 "state": row.status if row else "pending",
+                 "remote_id": row.remote_id if row else None}
+        if step.kind == "scene":
+            scenes.append({**entry, "scene": step.scene, "variation": step.variation,
+                           "output": (row.outputs.get("path") if row else None)})
+        else:
+            training.append(entry)
+    return {
+        "pipeline": the_plan.pipeline.name,
+        "state": location,
+        "model": _model(recorded, the_plan),
+        "training_steps": training,
+        "scenes": scenes,
+        "credits_spent": credits_spent(recorded, the_plan),
+        "lock": lock,
+    }
+
+
+def _model(recorded: Recorded, the_plan: Plan) -> dict[str, Any] | None:
+    if the_plan.pipeline.training.model_id is not None:
+        return {"id": the_plan.pipeline.training.model_id, "status": "given in the file"}
+    train = recorded.current("train")
+    if train is None:
+        return None
+    started = train.started_at or 0.0
+    end = train.finished_at if train.status in ("done", "failed") else time.time()
+    return {"id": int(train.remote_id) if train.remote_id else None,
+            "status": train.outputs.get("status", train.status),
+            "elapsed_seconds": round((end or started) - started, 1)}
+
+
+def credits_spent(recorded: Recorded, the_plan: Plan) -> float:
+    prices = the_plan.pipeline.prices
+    trainings = sum(1 for row in recorded.steps.get("train", []) if row.remote_id)
+    images = len({a.step_id for a in recorded.artifacts})
+    return trainings * prices.training + images * prices.image
+
+
+def outputs_data(recorded: Recorded, the_plan: Plan) -> dict[str, Any]:
+    planned = {(s.key, s.fingerprint) for s in the_plan.steps if s.kind == "scene"}
+    step_ids = {row.id for key, rows in recorded.steps.items() for row in rows
+                if (key, row.fingerprint) in planned and row.status == "done"}
+    files = [
+        {"scene": a.scene, "variation": a.variation, "path": a.path, "seed": a.seed,
+         "sha256": a.sha256, "exists": Path(a.path).exists()}
+        for a in recorded.artifacts if a.is_current and a.step_id in step_ids
+    ]
+    model = _model(recorded, the_plan)
+    return {"pipeline": the_plan.pipeline.name, "model_id": model and model.get("id"),
+            "files": sorted(files, key=lambda f: (f["scene"], f["variation"]))}
+
+
+def status_text(data: dict[str, Any]) -> str:
+    lines = [f"{data['pipeline']}  (state {data['state']})"]
+    model = data["model"]
+    if model:
+        elapsed = model.get("elapsed_seconds")
+        extra = f", {elapsed / 60:.1f} min" if isinstance(elapsed, (int, float)) else ""
+        lines.append(f"model {model.get('id')}: {model.get('status')}{extra}")
+    else:
+        lines.append("model: not trained yet")
+    todo = [s for s in data["training_steps"] if s["state"] != "done"]
+    total = len(data["training_steps"])
+    lines.append(f"training chain: {total - len(todo)}/{total} steps done")
+    for scene in data["scenes"]:
+        where = f"  {scene['output']}" if scene["output"] else ""
+        lines.append(f"  {scene['key']:<32} {scene['state']:<8}{where}")
+    lines.append(f"credits spent (estimate): {data['credits_spent']:g}")
+    if data["lock"]:
+        lock = data["lock"]
+        lines.append(f"running now: pid {lock['pid']} on {lock['host']} since {lock['since']}")
+    return "\n".join(lines)
