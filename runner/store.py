@@ -306,7 +306,7 @@ class Store:
 
     def _check_meta(self, api: ApiIdentity) -> None:
         with self._txn() as conn:
-            found = dict(conn.execute(select(meta.c.key, meta.c.value)).tuples().all())
+            found = dict(conn.execute(select(meta.c.key, meta.c.value)).all())
             if not found:
                 conn.execute(
                     insert(meta),
@@ -350,7 +350,7 @@ class Store:
             for row in conn.execute(select(steps).order_by(steps.c.id)):
                 recorded.steps.setdefault(row.key, []).append(_step(row))
             recorded.artifacts = [_artifact(r) for r in conn.execute(select(artifacts))]
-            recorded.meta = dict(conn.execute(select(meta.c.key, meta.c.value)).tuples().all())
+            recorded.meta = dict(conn.execute(select(meta.c.key, meta.c.value)).all())
         return recorded
 
     def step(self, step_id: int) -> StepRow:
