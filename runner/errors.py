@@ -20,7 +20,8 @@ exits 1, ``Interrupted`` exits 130.
     ├── JobError                   an async generation job did not produce a result
     │   ├── JobFailed              status ERROR
     │   ├── JobUnknown             status UNKNOWN (a server fault)
-    │   └── JobLost                404 NOT_FOUND for a recorded request id
+    │   ├── JobLost                404 NOT_FOUND for a recorded request id
+    │   └── JobTimeout             still running (or its result link not ready) after a time limit
     ├── ResultExpired              a result link stopped serving before download
     ├── TrainingFailed             the model ended Failed or Stopped
     ├── StaleModel                 training inputs changed; needs --retrain or --keep-model
@@ -260,6 +261,12 @@ class JobUnknown(JobError):
 
 class JobLost(JobError):
     what = "Bria no longer knows this generation job"
+
+
+class JobTimeout(JobError):
+    """The job may still finish: its request id stays valid, poll again later."""
+
+    what = "generation job did not finish in time"
 
 
 class ResultExpired(BriaRunError):

@@ -1,0 +1,252 @@
+"""One request to Bria, done properly: headers, rate limit, retries, typed errors, stats.
+
+This is the only place where httpx exceptions and HTTP statuses become bria-run errors
+(``runner.errors``), and the only place the API token is put on the wire. The token is
+sent per request (never as a default header) so signed result links on another host
+never see it; it is never part of a message, a log line or a repr.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import random
+import threading
+import time
+from collections.abc import Callable, Collection
+from dataclasses import dataclass
+from typing import Any
+from urllib.parse import urlsplit
+
+import httpx
+
+from runner import __version__
+from runner.errors import ApiError, NetworkError, api_error_class, redact
+from runner.limiter import RateLimiter
+from runner.retry import RetryPolicy, parse_retry_after
+
+log = logging.getLogger("runner.bria")
+
+USER_AGENT = f"bria-run/{__version__}"
+DEFAULT_TIMEOUT = httpx.Timeout(connect=10.0, read=30.0, write=10.0, pool=30.0)
+_MESSAGE_LIMIT = 500
+
+
+@dataclass(frozen=True)
+class Call:
+    """What to send: ``key`` is the endpoint ("METHOD /path/{id}") for limits and stats."""
+
+    method: str
+    template: str
+    path: str  # a path under the base URL, or an absolute URL (result links)
+    body: dict[str, Any] | None = None
+    headers: tuple[tuple[str, str], ...] = ()
+    is_api: bool = True  # False: a result link (no token, no rate limit)
+
+    @property
+    def key(self) -> str:
+        return f"{self.method} {self.template}"
+
+    @property
+    def shown_path(self) -> str:
+        """The path for messages: no host, no query (signed links carry signatures there)."""
+        return urlsplit(self.path).path or self.path
+
+
+class _Stats:
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._rows: dict[str, dict[str, float]] = {}
+
+    def add(self, key: str, **amounts: float) -> None:
+        with self._lock:
+            row = self._rows.setdefault(
+                key, {"requests": 0, "retries": 0, "rate_limited": 0, "waited": 0.0}
+            )
+            for name, amount in amounts.items():
+                row[name] += amount
+
+    def snapshot(self) -> dict[str, dict[str, float]]:
+        with self._lock:
+            return {key: dict(row) for key, row in self._rows.items()}
+
+
+class ApiSession:
+    """Sends calls through the limiter and the retry policy; maps failures to ApiError."""
+
+    def __init__(
+        self,
+        base_url: str,
+        token: str,
+        *,
+        limiter: RateLimiter,
+        policy: RetryPolicy,
+        transport: httpx.BaseTransport | None = None,
+        sleep: Callable[[float], None] = time.sleep,
+        rand: Callable[[], float] = random.random,
+        timeout: httpx.Timeout | None = None,
+        on_wait: Callable[[str, float], None] | None = None,
+    ) -> None:
+        self.base_url = base_url
+        self._token = token
+        self._limiter, self._policy = limiter, policy
+        self._sleep, self._rand, self._on_wait = sleep, rand, on_wait
+        self._stats = _Stats()
+        self._http = httpx.Client(
+            base_url=base_url,
+            transport=transport,
+            timeout=timeout or DEFAULT_TIMEOUT,
+            headers={"User-Agent": USER_AGENT},
+            follow_redirects=False,
+        )
+
+    def __repr__(self) -> str:
+        return f"ApiSession(base_url={self.base_url!r})"
+
+    def close(self) -> None:
+        self._http.close()
+
+    def stats(self) -> dict[str, dict[str, float]]:
+        return self._stats.snapshot()
+
+    def send(
+        self, call: Call, *, accept: Collection[int] = (), stream: bool = False
+    ) -> httpx.Response:
+        """Send ``call``, retrying when the policy allows; 2xx and ``accept`` statuses are
+        returned, any other answer raises its ApiError. A streamed response must be closed
+        by the caller."""
+        retry = 0
+        while True:
+            try:
+                response = self._attempt(call, stream)
+            except NetworkError:
+                if not self._policy.should_retry(call.method, None, retry):
+                    raise
+                self._pause(call.key, self._policy.backoff(retry, self._rand))
+            else:
+                if response.is_success or response.status_code in accept:
+                    return response
+                failure = self._error(call, response)
+                is_held = self._hold_after_429(call, failure, retry)
+                if not self._policy.should_retry(call.method, failure.status, retry):
+                    raise failure
+                if not is_held:
+                    self._pause(call.key, self._delay(failure, retry))
+            retry += 1
+            self._stats.add(call.key, retries=1)
+            log.debug("retrying %s (retry %d)", call.key, retry)
+
+    def _attempt(self, call: Call, stream: bool) -> httpx.Response:
+        """One request on the wire, holding a rate-limit slot until its answer arrived."""
+        request = self._build(call)
+        if call.is_api:
+            waited = self._limiter.acquire(call.key)
+            self._stats.add(call.key, waited=waited)
+        self._stats.add(call.key, requests=1)
+        try:
+            response = self._http.send(request, stream=stream)
+        except httpx.TransportError as exc:
+            detail = redact(describe_failure(exc), self._token)
+            raise NetworkError(None, call.method, call.shown_path, detail) from exc
+        finally:
+            if call.is_api:
+                self._limiter.release(call.key)
+        log.debug("%s %s -> %d", call.method, call.shown_path, response.status_code)
+        if response.status_code == 429:
+            self._stats.add(call.key, rate_limited=1)
+        return response
+
+    def _build(self, call: Call) -> httpx.Request:
+        headers = dict(call.headers)
+        if call.is_api:
+            headers["api_token"] = self._token
+        content = None
+        if call.body is not None:
+            headers["Content-Type"] = "application/json"
+            content = json.dumps(drop_none(call.body)).encode()
+        return self._http.build_request(call.method, call.path, headers=headers, content=content)
+
+    def _delay(self, failure: ApiError, retry: int) -> float:
+        if failure.retry_after is not None:
+            return failure.retry_after
+        return self._policy.backoff(retry, self._rand)
+
+    def _hold_after_429(self, call: Call, failure: ApiError, retry: int) -> bool:
+        """After a 429 the limiter holds every caller of the endpoint (this one included,
+        if it retries) until Retry-After or a back-off has passed: True when it does."""
+        if failure.status != 429 or not call.is_api:
+            return False
+        self._limiter.block(call.key, self._delay(failure, retry))
+        return True
+
+    def should_retry(self, method: str, status: int | None, retry: int) -> bool:
+        return self._policy.should_retry(method, status, retry)
+
+    def back_off(self, key: str, retry: int) -> None:
+        """Sleep before retry number ``retry`` of a failure the caller saw itself."""
+        self._stats.add(key, retries=1)
+        self._pause(key, self._policy.backoff(retry, self._rand))
+
+    def _pause(self, key: str, seconds: float) -> None:
+        if self._on_wait is not None:
+            self._on_wait(key, seconds)
+        self._stats.add(key, waited=seconds)
+        self._sleep(seconds)
+
+    def _error(self, call: Call, response: httpx.Response) -> ApiError:
+        if not response.is_stream_consumed:
+            response.read()
+        body = _body(response)
+        retry_after = parse_retry_after(
+            response.headers.get("Retry-After"), response.headers.get("Date")
+        )
+        message = redact(bria_message(body), self._token)
+        response.close()
+        cls = api_error_class(response.status_code)
+        return cls(response.status_code, call.method, call.shown_path, message, body, retry_after)
+
+
+def drop_none(value: Any) -> Any:
+    """Bria rejects explicit nulls on optional fields: leave them out, at every depth."""
+    if isinstance(value, dict):
+        return {k: drop_none(v) for k, v in value.items() if v is not None}
+    if isinstance(value, list):
+        return [drop_none(v) for v in value]
+    return value
+
+
+def bria_message(body: Any) -> str:
+    """Bria's own words from an error body, whichever of its shapes it used."""
+    if isinstance(body, str):
+        return body.strip()[:_MESSAGE_LIMIT]
+    if not isinstance(body, dict):
+        return "" if body is None else str(body)[:_MESSAGE_LIMIT]
+    error = body.get("error")
+    if isinstance(error, dict):  # v2 envelope {"error": {"code", "message", "details"}}
+        return str(error.get("message") or error.get("code") or "")[:_MESSAGE_LIMIT]
+    if isinstance(body.get("errors"), list):  # 400 {"errors": [{msg, field_name, ...}]}
+        return "; ".join(_field_error(e) for e in body["errors"])[:_MESSAGE_LIMIT]
+    for key in ("message", "error", "detail"):
+        if body.get(key):
+            return str(body[key])[:_MESSAGE_LIMIT]
+    return ""
+
+
+def _field_error(entry: Any) -> str:
+    if not isinstance(entry, dict):
+        return str(entry)
+    msg, name = entry.get("msg") or entry.get("message") or "", entry.get("field_name")
+    return f"{name}: {msg}" if name else str(msg)
+
+
+def _body(response: httpx.Response) -> Any:
+    try:
+        return response.json()
+    except ValueError:
+        return response.text
+
+
+def describe_failure(exc: httpx.TransportError) -> str:
+    kind = "timed out" if isinstance(exc, httpx.TimeoutException) else "network error"
+    detail = str(exc)
+    return f"{kind} ({type(exc).__name__}{': ' + detail if detail else ''})"

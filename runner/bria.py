@@ -1,0 +1,440 @@
+"""The Bria HTTP client: both generations of the Tailored Generation API.
+
+Training and CRUD live under ``/v1/tailored-gen``; generation under ``/v2`` (fibo, always
+async: submit, then poll ``/v2/status/{id}``) or legacy ``/v1`` (light/max, ``sync: false``:
+result URLs come back at once and serve content later). Ids of Bria resources are ints,
+request ids of async jobs are strings.
+
+Every call goes through one ``ApiSession`` (rate limit per endpoint, retries of
+GET/PUT/DELETE only, typed errors from ``runner.errors``). Images are read and
+base64-encoded one call at a time, so memory does not grow with their number.
+The client is thread-safe: the engine calls it from a thread pool.
+"""
+
+from __future__ import annotations
+
+import os
+import random
+import time
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from types import TracebackType
+from typing import Any, BinaryIO, Self
+
+import httpx
+
+from runner import result_links
+from runner.api_session import ApiSession, Call
+from runner.bria_answers import (
+    ASPECT_RATIOS,
+    DATASET_STATUSES,
+    GUIDANCE_METHODS,
+    IP_MEDIUMS,
+    JOB_STATUSES,
+    MODEL_ACTIVE,
+    MODEL_STATUSES,
+    TRAINING_MODES,
+    TRAINING_VERSIONS,
+    Job,
+    JobStatus,
+    api_root,
+    as_dict,
+    as_list,
+    encode_image,
+    job_error_text,
+    json_or_none,
+    results,
+    submitted_job,
+    text_field,
+)
+from runner.errors import ConfigError, JobFailed, JobLost, JobTimeout, JobUnknown
+from runner.limiter import RateLimiter
+from runner.retry import RetryPolicy
+
+__all__ = [
+    "ASPECT_RATIOS",
+    "DATASET_STATUSES",
+    "DEFAULT_BASE_URL",
+    "GUIDANCE_METHODS",
+    "IP_MEDIUMS",
+    "JOB_STATUSES",
+    "MODEL_ACTIVE",
+    "MODEL_STATUSES",
+    "TRAINING_MODES",
+    "TRAINING_VERSIONS",
+    "BriaClient",
+    "Job",
+    "JobStatus",
+    "encode_image",
+]
+
+DEFAULT_BASE_URL = "https://engine.prod.bria-api.com"
+TG = "/v1/tailored-gen"
+
+
+class BriaClient:
+    """Bria's API as methods. Use as a context manager, or call ``close()``."""
+
+    def __init__(
+        self,
+        base_url: str,
+        token: str,
+        *,
+        rpm: int | None = 60,
+        window: float = 60.0,
+        transport: httpx.BaseTransport | None = None,
+        sleep: Callable[[float], None] = time.sleep,
+        clock: Callable[[], float] = time.monotonic,
+        rand: Callable[[], float] = random.random,
+        max_retries: int = 3,
+        timeout: httpx.Timeout | None = None,
+        on_wait: Callable[[str, float], None] | None = None,
+    ) -> None:
+        self.base_url = api_root(base_url)
+        self._sleep, self._clock = sleep, clock
+        self.limiter = RateLimiter(rpm, window, clock=clock, sleep=sleep, on_wait=on_wait)
+        self._session = ApiSession(
+            self.base_url,
+            token,
+            limiter=self.limiter,
+            policy=RetryPolicy(max_retries=max_retries),
+            transport=transport,
+            sleep=sleep,
+            rand=rand,
+            timeout=timeout,
+            on_wait=on_wait,
+        )
+
+    @classmethod
+    def from_env(cls, **kw: Any) -> BriaClient:
+        """A client for ``BRIA_API_URL`` (default Bria's production) with ``BRIA_API_TOKEN``."""
+        token = os.environ.get("BRIA_API_TOKEN", "").strip()
+        if not token:
+            raise ConfigError(
+                "BRIA_API_TOKEN is not set. Create an API token in the Bria console "
+                "(Account -> API Keys) and export it as BRIA_API_TOKEN, or try bria-run "
+                "without one using --simulate."
+            )
+        return cls(os.environ.get("BRIA_API_URL") or DEFAULT_BASE_URL, token, **kw)
+
+    def __repr__(self) -> str:
+        return f"BriaClient(base_url={self.base_url!r})"
+
+    def close(self) -> None:
+        self._session.close()
+
+    def __enter__(self) -> Self:
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.close()
+
+    def stats(self) -> dict[str, dict[str, float]]:
+        """Per endpoint ("METHOD /path/{id}"): requests sent (retries included), retries,
+        429s seen, seconds waited (rate limiter and back-off)."""
+        return self._session.stats()
+
+    # --- plumbing -------------------------------------------------------------------
+
+    def _call(
+        self, method: str, template: str, body: dict[str, Any] | None = None, **ids: int | str
+    ) -> Any:
+        """Send one API call and return its decoded JSON body (None when empty)."""
+        return self._answer(method, template, body, **ids)[1]
+
+    def _answer(
+        self, method: str, template: str, body: dict[str, Any] | None = None, **ids: int | str
+    ) -> tuple[int, Any]:
+        """Send one API call: its status and decoded JSON body (text if not JSON)."""
+        path = template.format(**ids) if ids else template
+        response = self._session.send(Call(method, template, path, body))
+        if not response.content:
+            return response.status_code, None
+        try:
+            return response.status_code, response.json()
+        except ValueError:
+            return response.status_code, response.text
+
+    # --- /v1/tailored-gen: projects, datasets, images ---------------------------------
+
+    def create_project(
+        self,
+        *,
+        project_name: str,
+        ip_type: str,
+        ip_medium: str,
+        ip_name: str | None = None,
+        ip_description: str | None = None,
+        project_description: str | None = None,
+    ) -> dict[str, Any]:
+        body = {
+            "project_name": project_name,
+            "ip_type": ip_type,
+            "ip_medium": ip_medium,
+            "ip_name": ip_name,
+            "ip_description": ip_description,
+            "project_description": project_description,
+        }
+        return as_dict(self._call("POST", f"{TG}/projects", body))
+
+    def list_projects(self) -> list[dict[str, Any]]:
+        return as_list(self._call("GET", f"{TG}/projects"), "projects")
+
+    def get_project(self, project_id: int) -> dict[str, Any]:
+        return as_dict(self._call("GET", f"{TG}/projects/{{id}}", id=project_id))
+
+    def delete_project(self, project_id: int) -> None:
+        self._call("DELETE", f"{TG}/projects/{{id}}", id=project_id)
+
+    def create_dataset(self, *, project_id: int, name: str) -> dict[str, Any]:
+        body = {"project_id": project_id, "name": name}
+        return as_dict(self._call("POST", f"{TG}/datasets", body))
+
+    def list_datasets(self, project_id: int) -> list[dict[str, Any]]:
+        found = self._call("GET", f"{TG}/projects/{{id}}/datasets", id=project_id)
+        return as_list(found, "datasets")
+
+    def get_dataset(self, dataset_id: int) -> dict[str, Any]:
+        return as_dict(self._call("GET", f"{TG}/datasets/{{id}}", id=dataset_id))
+
+    def update_dataset(self, dataset_id: int, **fields: Any) -> dict[str, Any]:
+        """PUT ``visual_schema``, ``caption_prefix`` or ``status="completed"``."""
+        return as_dict(self._call("PUT", f"{TG}/datasets/{{id}}", fields, id=dataset_id))
+
+    def list_images(self, dataset_id: int) -> list[dict[str, Any]]:
+        found = self._call("GET", f"{TG}/datasets/{{id}}/images", id=dataset_id)
+        return as_list(found, "images")
+
+    def upload_image(
+        self,
+        dataset_id: int,
+        path: Path,
+        *,
+        image_name: str,
+        increase_resolution: bool = True,
+        content_moderation: bool = False,
+    ) -> dict[str, Any]:
+        """Upload ONE image file (base64 in field ``file``) under ``image_name``."""
+        body = {
+            "file": encode_image(path),
+            "image_name": image_name,
+            "increase_resolution": increase_resolution,
+            "content_moderation": content_moderation,
+        }
+        found = self._call("POST", f"{TG}/datasets/{{id}}/images", body, id=dataset_id)
+        return as_dict(found)
+
+    # --- identity -----------------------------------------------------------------------
+
+    def generate_visual_schema(self, images: list[Path]) -> str:
+        """fibo: Bria's visual schema (a JSON string) from 5-10 sample images."""
+        body = {"images": [encode_image(p) for p in images]}
+        path = f"{TG}/generate_visual_schema"
+        return text_field(path, *self._answer("POST", path, body), "visual_schema")
+
+    def refine_structured_prompt(
+        self, *, dataset_id: int, structured_prompt: str, instruction: str
+    ) -> str:
+        body = {
+            "dataset_id": dataset_id,
+            "structured_prompt": structured_prompt,
+            "instruction": instruction,
+        }
+        path = f"{TG}/refine_structured_prompt"
+        return text_field(path, *self._answer("POST", path, body), "structured_prompt")
+
+    def generate_prefix(
+        self, images: list[Path], *, ip_type: str, ip_medium: str, ip_name: str | None
+    ) -> str:
+        """Legacy: the caption prefix from 1-6 images (answer key ``prefix`` or
+        ``caption_prefix``, or a bare JSON string: Bria has not fixed it)."""
+        body = {
+            "images": [encode_image(p) for p in images],
+            "ip_type": ip_type,
+            "ip_medium": ip_medium,
+            "ip_name": ip_name,
+        }
+        path = f"{TG}/generate_prefix"
+        return text_field(path, *self._answer("POST", path, body), "prefix", "caption_prefix")
+
+    # --- models and training ------------------------------------------------------------
+
+    def create_model(
+        self,
+        *,
+        name: str,
+        dataset_id: int,
+        training_mode: str,
+        training_version: str | None = None,
+        description: str | None = None,
+    ) -> dict[str, Any]:
+        body = {
+            "name": name,
+            "dataset_id": dataset_id,
+            "training_mode": training_mode,
+            "training_version": training_version,
+            "description": description,
+        }
+        return as_dict(self._call("POST", f"{TG}/models", body))
+
+    def list_models(self, project_id: int) -> list[dict[str, Any]]:
+        found = self._call("GET", f"{TG}/projects/{{id}}/models", id=project_id)
+        return as_list(found, "models")
+
+    def get_model(self, model_id: int) -> dict[str, Any]:
+        return as_dict(self._call("GET", f"{TG}/models/{{id}}", id=model_id))
+
+    def start_training(self, model_id: int, **expert: Any) -> dict[str, Any]:
+        """Start training (``expert``: rank, learning_rate, ... for expert mode only)."""
+        found = self._call("POST", f"{TG}/models/{{id}}/start_training", expert, id=model_id)
+        return as_dict(found)
+
+    def delete_model(self, model_id: int) -> None:
+        self._call("DELETE", f"{TG}/models/{{id}}", id=model_id)
+
+    # --- v2 generation (async) ------------------------------------------------------------
+
+    def generate_tailored(
+        self,
+        *,
+        tailored_model_id: int,
+        prompt: str | None = None,
+        structured_prompt: str | None = None,
+        negative_prompt: str | None = None,
+        seed: int | None = None,
+        aspect_ratio: str | None = None,
+        tailored_model_influence: float | None = None,
+        guidance_scale: float | None = None,
+        steps_num: int | None = None,
+    ) -> Job:
+        """Submit one fibo image (never ``sync: true``: the CDN cuts answers at 60 s)."""
+        body = {
+            "tailored_model_id": tailored_model_id,
+            "prompt": prompt,
+            "structured_prompt": structured_prompt,
+            "negative_prompt": negative_prompt,
+            "seed": seed,
+            "aspect_ratio": aspect_ratio,
+            "tailored_model_influence": tailored_model_influence,
+            "guidance_scale": guidance_scale,
+            "steps_num": steps_num,
+            "sync": False,
+        }
+        path = "/v2/image/generate/tailored"
+        return submitted_job(path, *self._answer("POST", path, body))
+
+    def generate_structured_prompt(self, *, images: list[Path], prompt: str | None = None) -> Job:
+        """Submit a scene reference; the job's result carries its ``structured_prompt``."""
+        body = {"images": [encode_image(p) for p in images], "prompt": prompt, "sync": False}
+        path = "/v2/structured_prompt/generate"
+        return submitted_job(path, *self._answer("POST", path, body))
+
+    def get_status(self, request_id: str) -> JobStatus:
+        """One poll of a v2 job. A 404 ``NOT_FOUND`` raises JobLost."""
+        template = "/v2/status/{id}"
+        call = Call("GET", template, template.format(id=request_id))
+        response = self._session.send(call, accept=(404,))
+        body = json_or_none(response)
+        body = body if isinstance(body, dict) else {}
+        if response.status_code == 404:
+            raise JobLost(request_id, str(body.get("status") or "NOT_FOUND"))
+        return JobStatus(str(body.get("status", "UNKNOWN")), body.get("result"), body.get("error"))
+
+    def wait_job(
+        self, request_id: str, *, poll_every: float = 2.0, timeout: float = 900.0
+    ) -> dict[str, Any]:
+        """Poll until the job ends; its result dict. ERROR -> JobFailed, UNKNOWN -> JobUnknown,
+        NOT_FOUND -> JobLost, still running after ``timeout`` s -> JobTimeout."""
+        deadline = self._clock() + timeout
+        while True:
+            status = self.get_status(request_id)
+            if status.status == "COMPLETED":
+                return status.result or {}
+            if status.status == "ERROR":
+                raise JobFailed(request_id, job_error_text(status.error))
+            if status.status != "IN_PROGRESS":
+                raise JobUnknown(request_id, status.status)
+            if self._clock() + poll_every > deadline:
+                raise JobTimeout(request_id, f"still IN_PROGRESS after {timeout:g} s")
+            self._sleep(poll_every)
+
+    # --- legacy v1 generation (sync=false) ------------------------------------------------
+
+    def text_to_image_tailored(
+        self,
+        model_id: int,
+        *,
+        prompt: str,
+        num_results: int = 1,
+        aspect_ratio: str | None = None,
+        seed: int | None = None,
+        model_influence: float | None = None,
+        negative_prompt: str | None = None,
+        guidance: Sequence[tuple[str, Path, float]] = (),
+    ) -> list[dict[str, Any]]:
+        """Legacy text-to-image: ``[{"urls": [...], "seed": n}, ...]``; files appear later.
+        ``guidance``: up to two (method, image file, scale), e.g. controlnet_canny."""
+        body: dict[str, Any] = {
+            "prompt": prompt,
+            "num_results": num_results,
+            "aspect_ratio": aspect_ratio,
+            "seed": seed,
+            "model_influence": model_influence,
+            "negative_prompt": negative_prompt,
+            "sync": False,
+        }
+        for n, (method, image, scale) in enumerate(guidance, start=1):
+            body[f"guidance_method_{n}"] = method
+            body[f"guidance_method_{n}_image_file"] = encode_image(image)
+            body[f"guidance_method_{n}_scale"] = scale
+        template = "/v1/text-to-image/tailored/{id}"
+        return results(self._call("POST", template, body, id=model_id))
+
+    def reimagine(
+        self,
+        *,
+        prompt: str,
+        structure_image: Path,
+        structure_ref_influence: float | None,
+        tailored_model_id: int,
+        tailored_model_influence: float | None = None,
+        num_results: int = 1,
+        seed: int | None = None,
+    ) -> list[dict[str, Any]]:
+        """Legacy: the scene image restyled with the character; ``[{"urls": [...]}, ...]``."""
+        body = {
+            "prompt": prompt,
+            "structure_image_file": encode_image(structure_image),
+            "structure_ref_influence": structure_ref_influence,
+            "tailored_model_id": tailored_model_id,
+            "tailored_model_influence": tailored_model_influence,
+            "num_results": num_results,
+            "seed": seed,
+            "sync": False,
+        }
+        return results(self._call("POST", "/v1/reimagine", body))
+
+    # --- result links (signed CDN URLs: no token, no rate limit) ---------------------------
+
+    def wait_url(self, url: str, *, poll_every: float = 1.0, timeout: float = 900.0) -> None:
+        """Poll a legacy result link with a ranged GET until it serves content.
+        404 means not ready yet; 403/410 raise ResultExpired; JobTimeout after ``timeout``."""
+        result_links.wait_until_served(
+            self._session,
+            url,
+            sleep=self._sleep,
+            clock=self._clock,
+            poll_every=poll_every,
+            timeout=timeout,
+        )
+
+    def download(self, url: str, out: BinaryIO) -> str:
+        """Stream a result link into ``out``; returns the sha256 hex of what was written.
+        403/404/410 raise ResultExpired. A dropped transfer is retried from the start
+        when ``out`` can be rewound."""
+        return result_links.download(self._session, url, out)
