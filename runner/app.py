@@ -58,11 +58,17 @@ def _world_path(location: str) -> Path:
 
 
 @contextmanager
-def open_api(location: str, simulate: bool, rpm: int | None) -> Iterator[tuple[BriaClient, ApiIdentity]]:
+def open_api(
+    location: str, simulate: bool, rpm: int | None, reporter: Reporter | None = None
+) -> Iterator[tuple[BriaClient, ApiIdentity]]:
     from runner.bria import BriaClient
 
+    def on_wait(endpoint: str, seconds: float) -> None:
+        if reporter is not None and seconds >= 0.5:
+            reporter.emit("wait", endpoint=endpoint, seconds=seconds)
+
     if not simulate:
-        with BriaClient.from_env(rpm=rpm) as client:
+        with BriaClient.from_env(rpm=rpm, on_wait=on_wait) as client:
             yield client, ApiIdentity("real", client.base_url)
         return
     from runner.simulator import SimConfig, Simulator
@@ -70,7 +76,8 @@ def open_api(location: str, simulate: bool, rpm: int | None) -> Iterator[tuple[B
     config = SimConfig(training_seconds=SIM_TRAINING_SECONDS,
                        generation_seconds=SIM_GENERATION_SECONDS,
                        persist_path=_world_path(location))
-    with Simulator(config) as sim, BriaClient(sim.base_url, config.token, rpm=rpm) as client:
+    with Simulator(config) as sim, \
+            BriaClient(sim.base_url, config.token, rpm=rpm, on_wait=on_wait) as client:
         yield client, ApiIdentity("simulated", sim.world_id)
 
 
@@ -91,7 +98,7 @@ def run(
     for warning in warnings:
         reporter.emit("notice", message=str(warning))
     location = state_location(pipeline, target)
-    with open_api(location, target.simulate, rpm) as (client, identity), \
+    with open_api(location, target.simulate, rpm, reporter) as (client, identity), \
             Store.open(location, identity) as store, RunLock(store, command):
         hashes = input_hashes(pipeline, store)
         the_plan = plan(pipeline, store.load(), hashes,

@@ -97,3 +97,295 @@ def schema() -> None:
 
 def _echo_json(data: Any) -> None:
     click.echo(json.dumps(data, indent=2, sort_keys=True))
+
+
+# --- commands that use the state ----------------------------------------------------------
+
+_state_option = click.option(
+    "--state", metavar="PATH|URL", envvar="BRIA_RUN_STATE",
+    help="State database: a file, a folder or a database URL. Default: state/<name>.sqlite "
+         "(state/<name>.sim.sqlite with --simulate) under the current folder. Env: BRIA_RUN_STATE.",
+)
+_simulate_option = click.option(
+    "--simulate", is_flag=True,
+    help="Use the built-in Bria simulator (no token, no credits; training takes seconds) "
+         "and a state of its own.",
+)
+_pipeline_argument = click.argument("pipeline", type=click.Path(path_type=Path, dir_okay=False))
+
+
+@main.command()
+@_pipeline_argument
+@_simulate_option
+@_state_option
+@click.option("--retrain", is_flag=True,
+              help="Train a new model when the old one is stale (training images, character or "
+                   "training settings changed) or its training failed. Spends training credits.")
+@click.option("--keep-model", is_flag=True,
+              help="Go on with the already trained model even though its inputs changed.")
+@click.option("--rpm", type=click.IntRange(1, 100000), default=60, envvar="BRIA_RUN_RPM",
+              show_default=True, help="Requests per minute per endpoint (your Bria plan's limit).")
+@click.option("--job-poll", type=click.FloatRange(0.05, 60), envvar="BRIA_RUN_JOB_POLL",
+              help="Seconds between status polls of a generation job (default 2; 0.5 with "
+                   "--simulate). Polls count against the rate limit.")
+@click.option("--json", "as_json", is_flag=True, help="One JSON event per line on stdout.")
+@click.option("-q", "--quiet", is_flag=True, help="Print only errors and the final line.")
+def run(pipeline: Path, simulate: bool, state: str | None, retrain: bool, keep_model: bool,
+        rpm: int, job_poll: float | None, as_json: bool, quiet: bool) -> None:
+    """Run PIPELINE: train the character (once) and generate every scene.
+
+    Safe to run again at any moment: it resumes where it stopped, re-attaches to a training
+    in progress, and on an unchanged, finished file it does nothing. Ctrl-C stops cleanly
+    (exit 130); run the same command again to continue. `bria-run PIPELINE` is short for
+    `bria-run run PIPELINE`.
+    """
+    if retrain and keep_model:
+        fail(_usage("--retrain and --keep-model contradict each other: choose one"))
+    from runner.app import Target, run as run_pipeline
+    from runner.context import RunOptions
+
+    command = "bria-run " + " ".join(sys.argv[1:]) if sys.argv[1:] else f"bria-run {pipeline}"
+    resume = f"bria-run {pipeline}" + (" --simulate" if simulate else "") + (
+        f" --state {state}" if state else "")
+    options = RunOptions(retrain=retrain, keep_model=keep_model, resume_command=resume,
+                         poll_every=2.0 if simulate else None,
+                         job_poll=job_poll or (0.5 if simulate else 2.0))
+    reporter = _reporter(as_json, quiet)
+    try:
+        summary = run_pipeline(Target(pipeline, state, simulate), options, reporter,
+                               command=command, rpm=rpm)
+    except BriaRunError as exc:
+        reporter.close()
+        _exit_after(exc)
+    reporter.close()
+    if not as_json:
+        click.echo(f"done: {summary.images} new image(s), {len(summary.done)} step(s) run.")
+
+
+@main.command()
+@_pipeline_argument
+@_simulate_option
+@_state_option
+@click.option("--retrain", is_flag=True, help="Plan as `run --retrain` would.")
+@click.option("--keep-model", is_flag=True, help="Plan as `run --keep-model` would.")
+@click.option("--detailed-exitcode", is_flag=True,
+              help="Exit 0 when there is nothing to do, 2 when there is work, 1 on error.")
+@click.option("--json", "as_json", is_flag=True, help="Print the plan as JSON.")
+@click.option("-v", "--verbose", is_flag=True, help="List finished steps too.")
+def plan(pipeline: Path, simulate: bool, state: str | None, retrain: bool, keep_model: bool,
+         detailed_exitcode: bool, as_json: bool, verbose: bool) -> None:
+    """Show what a run of PIPELINE would do and cost, and why. Sends nothing."""
+    from runner.app import Target, make_plan
+    from runner.report import plan_data, plan_text
+
+    try:
+        the_plan = make_plan(Target(pipeline, state, simulate), retrain=retrain,
+                             keep_model=keep_model)
+    except PipelineInvalid as exc:
+        fail(exc)
+    except BriaRunError as exc:
+        click.echo(f"error: {exc}", err=True)
+        sys.exit(1)
+    if as_json:
+        _echo_json(plan_data(the_plan))
+    else:
+        click.echo(plan_text(the_plan, verbose=verbose))
+    if detailed_exitcode and the_plan.has_work:
+        sys.exit(2)
+
+
+@main.command()
+@_pipeline_argument
+@_simulate_option
+@_state_option
+@click.option("--json", "as_json", is_flag=True, help="Print the status as JSON.")
+def status(pipeline: Path, simulate: bool, state: str | None, as_json: bool) -> None:
+    """Show each step and scene of PIPELINE with its state, the model's training status,
+    credits spent so far and the outputs. Sends nothing."""
+    from runner.app import Target, open_recorded
+    from runner.fingerprint import hash_files
+    from runner.plan import plan as make
+    from runner.report import status_data, status_text
+
+    try:
+        with open_recorded(Target(pipeline, state, simulate)) as (spec, store, recorded, where):
+            hashes = _hashes(spec, store)
+            lock = _lock_info(store)
+            data = status_data(make(spec, recorded, hashes), recorded, where, lock)
+    except BriaRunError as exc:
+        fail(exc)
+    click.echo(json.dumps(data, indent=2) if as_json else status_text(data))
+
+
+@main.command()
+@_pipeline_argument
+@_simulate_option
+@_state_option
+@click.option("--json", "as_json", is_flag=True, help="Print the list as JSON.")
+def outputs(pipeline: Path, simulate: bool, state: str | None, as_json: bool) -> None:
+    """List PIPELINE's output files with scene, seed and sha256, and the model id."""
+    from runner.app import Target, open_recorded
+    from runner.plan import plan as make
+    from runner.report import outputs_data
+
+    try:
+        with open_recorded(Target(pipeline, state, simulate)) as (spec, store, recorded, _):
+            data = outputs_data(recorded, make(spec, recorded, _hashes(spec, store)))
+    except BriaRunError as exc:
+        fail(exc)
+    if as_json:
+        click.echo(json.dumps(data, indent=2))
+        return
+    click.echo(f"model: {data['model_id']}")
+    for entry in data["files"]:
+        click.echo(f"{entry['path']}  seed={entry['seed']}  sha256={entry['sha256'][:16]}")
+
+
+@main.command()
+@_pipeline_argument
+@_simulate_option
+@_state_option
+@click.option("--yes", is_flag=True, help="Do not ask for confirmation.")
+def unlock(pipeline: Path, simulate: bool, state: str | None, yes: bool) -> None:
+    """Break PIPELINE's state lock by hand (rarely needed: a dead holder's lock is broken
+    automatically). Shows what it breaks first."""
+    from runner.app import Target, open_recorded
+    from runner.lock import break_lock, current_holder
+
+    try:
+        with open_recorded(Target(pipeline, state, simulate)) as (_, store, _r, where):
+            holder = current_holder(store) if store else None
+            if holder is None:
+                click.echo(f"{where} is not locked.")
+                return
+            click.echo(f"{where} is locked by pid {holder.pid} on {holder.host}, running "
+                       f"`{holder.command}` since {holder.since()}.")
+            if not yes and not click.confirm("Break this lock?", default=False):
+                sys.exit(1)
+            break_lock(store, holder, "bria-run unlock")  # type: ignore[arg-type]
+            click.echo("lock broken.")
+    except BriaRunError as exc:
+        fail(exc)
+
+
+def _hashes(spec: Any, store: Any) -> Any:
+    from runner.app import _all_inputs, input_hashes
+    from runner.fingerprint import hash_files
+
+    if store is None:
+        return hash_files(_all_inputs(spec), {})[0]
+    return input_hashes(spec, store)
+
+
+def _lock_info(store: Any) -> dict[str, Any] | None:
+    if store is None:
+        return None
+    from runner.lock import current_holder, is_alive
+
+    holder = current_holder(store)
+    if holder is None or not is_alive(holder, __import__("time").time()):
+        return None
+    return {"pid": holder.pid, "host": holder.host, "command": holder.command,
+            "since": holder.since()}
+
+
+def _reporter(as_json: bool, quiet: bool) -> Any:
+    from runner import progress
+
+    if as_json:
+        return progress.JsonReporter()
+    if quiet:
+        return progress.QuietReporter()
+    if sys.stderr.isatty():
+        try:
+            from runner.live import LiveReporter
+        except ImportError:
+            return progress.PlainReporter()
+        return LiveReporter()
+    return progress.PlainReporter()
+
+
+def _usage(message: str) -> BriaRunError:
+    from runner.errors import UsageError
+
+    return UsageError(message)
+
+
+def _exit_after(error: BriaRunError) -> NoReturn:
+    """Report ``error``; leave at once if worker threads are still finishing requests."""
+    import os
+    import threading
+
+    click.echo(f"error: {error}" if not isinstance(error, PipelineInvalid) else str(error),
+               err=True)
+    sys.stdout.flush()
+    sys.stderr.flush()
+    if any(t.name.startswith("bria-run") and t.is_alive() for t in threading.enumerate()):
+        os._exit(error.exit_code)  # bounded exit: checkpoints are committed, nothing is lost
+    sys.exit(error.exit_code)
+
+
+@main.command()
+@click.option("--port", type=int, default=8765, show_default=True,
+              help="Port on 127.0.0.1 (0 picks a free one).")
+@click.option("--token", default="sim-token", show_default=True,
+              help="The api_token the simulator accepts.")
+@click.option("--rpm", type=int, default=60, show_default=True,
+              help="Requests per minute per endpoint (Bria's Starter plan: 60); 0 = unlimited.")
+@click.option("--latency", type=float, default=0.0, show_default=True,
+              help="Seconds added to every API request.")
+@click.option("--training-seconds", type=float, default=60.0, show_default=True,
+              help="How long a training takes (Bria: hours).")
+@click.option("--generation-seconds", type=float, default=2.0, show_default=True,
+              help="How long a generation job takes.")
+@click.option("--fail-rate", type=float, default=0.0, show_default=True,
+              help="Fraction of API requests answered 500/502/503.")
+@click.option("--drop-rate", type=float, default=0.0, show_default=True,
+              help="Fraction of requests whose connection drops mid-answer.")
+@click.option("--storm-rate", type=float, default=0.0, show_default=True,
+              help="Fraction of requests answered 429 with Retry-After.")
+@click.option("--fail-training", is_flag=True, help="Trainings end Failed.")
+@click.option("--link-ttl", type=float, default=3600.0, show_default=True,
+              help="Seconds a result link serves before it expires (403).")
+@click.option("--state", "state_file", type=click.Path(path_type=Path, dir_okay=False),
+              default=None, help="Keep the simulated world in this JSON file across restarts.")
+def simulate(port: int, token: str, rpm: int, latency: float, training_seconds: float,
+             generation_seconds: float, fail_rate: float, drop_rate: float, storm_rate: float,
+             fail_training: bool, link_ttl: float, state_file: Path | None) -> None:
+    """Run the built-in Bria simulator on 127.0.0.1 until Ctrl-C.
+
+    It speaks Bria's API (both generations) with its rate limits, timings and
+    errors, and makes real images. Point bria-run (or any client) at it with the
+    two export lines it prints. Counters: GET <url>/__sim/stats.
+    """
+    import signal
+    import time
+
+    from runner.errors import ConfigError
+    from runner.simulator import SimConfig, Simulator
+
+    config = SimConfig(
+        token=token, rpm=rpm or None, latency=latency, training_seconds=training_seconds,
+        generation_seconds=generation_seconds, fail_rate=fail_rate, drop_rate=drop_rate,
+        storm_rate=storm_rate, fail_training=fail_training, link_ttl=link_ttl,
+        persist_path=state_file,
+    )
+    try:
+        simulator = Simulator(config, port=port).start()
+    except OSError as exc:
+        fail(ConfigError(f"cannot serve on 127.0.0.1:{port}: {exc.strerror or exc}. "
+                         f"Choose another --port (0 picks a free one)."))
+    signal.signal(signal.SIGTERM, _interrupt)  # `kill` stops it as cleanly as Ctrl-C
+    click.echo(f"Bria simulator serving at {simulator.base_url} (Ctrl-C stops it)")
+    click.echo(f"export BRIA_API_URL={simulator.base_url}")
+    click.echo(f"export BRIA_API_TOKEN={token}")
+    try:
+        while True:
+            time.sleep(3600)
+    except KeyboardInterrupt:
+        simulator.stop()
+        click.echo("simulator stopped", err=True)
+
+
+def _interrupt(signum: int, frame: Any) -> None:
+    raise KeyboardInterrupt

@@ -54,8 +54,8 @@ class Context:
         """Sleep that a Ctrl-C cuts short."""
         self.stop.wait(max(0.0, seconds))
 
-    def emit(self, kind: str, key: str | None = None, *, log: bool = False, **data: Any) -> None:
+    def emit(self, event: str, key: str | None = None, *, log: bool = False, **data: Any) -> None:
         """Tell the user (reporter) and, for what matters later, the event log."""
-        self.reporter.emit(kind, key=key, **data)
+        self.reporter.emit(event, key=key, **data)
         if log:
-            self.store.log(kind, key, **data)
+            self.store.log(event, key, **data)

@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from runner.context import Context
-from runner.errors import ApiError, BriaRunError, Interrupted, RunFailed, StaleModel
+from runner.errors import BriaRunError, Interrupted, RunFailed, StaleModel
 from runner.generation import do_scene
 from runner.plan import PlannedStep
 from runner.store import StepRow
@@ -121,6 +121,8 @@ class Engine:
             return None
         try:
             self._execute(step, fn)
+        except Interrupted:
+            return None
         except BriaRunError as exc:
             self.summary.failed[step.key] = str(exc)
             return exc
@@ -134,9 +136,8 @@ class Engine:
         ctx.emit("step", step.key, kind=step.kind, state="started", action=step.action)
         try:
             remote_id, outputs = fn(ctx, step, row)
-        except ApiError as exc:
-            self._fail(step, row, exc)
-            raise
+        except Interrupted:
+            raise  # not a failure: the step stays open and the next run continues it
         except BriaRunError as exc:
             self._fail(step, row, exc)
             raise

@@ -13,7 +13,8 @@ from pathlib import Path
 from typing import Any, BinaryIO
 
 from runner.context import Context
-from runner.errors import JobLost, ResultExpired
+from runner.bria_answers import job_error_text
+from runner.errors import Interrupted, JobFailed, JobLost, JobTimeout, JobUnknown, ResultExpired
 from runner.outputs import file_sha256, move_aside, output_path, write_atomically
 from runner.plan import PlannedStep
 from runner.remote import Answer, ensure_remote, supersede
@@ -49,14 +50,14 @@ def _result_url(ctx: Context, step: PlannedStep, row: StepRow, scene: Scene) -> 
     if ctx.pipeline.is_legacy:
         url, _ = ensure_remote(ctx.remote, row, "generate", lambda: _legacy_submit(ctx, scene, seed))
         ctx.emit("scene", step.key, state="generating")
-        ctx.client.wait_url(url, poll_every=ctx.options.job_poll)
+        _wait_url(ctx, url)
         return url, seed
     structured = _structured_prompt(ctx, step, row, scene) if scene.reference else None
     request_id, _ = ensure_remote(
         ctx.remote, row, "generate", lambda: _fibo_submit(ctx, scene, seed, structured)
     )
     ctx.emit("scene", step.key, state="generating", request_id=request_id)
-    result = ctx.client.wait_job(request_id, poll_every=ctx.options.job_poll)
+    result = _wait_job(ctx, request_id)
     return str(result["image_url"]), int(result.get("seed", seed))
 
 
@@ -70,7 +71,7 @@ def _structured_prompt(ctx: Context, step: PlannedStep, row: StepRow, scene: Sce
             ctx.client.generate_structured_prompt(images=[scene.reference], prompt=scene.prompt)
             .request_id, {}))
         try:
-            result = ctx.client.wait_job(request_id, poll_every=ctx.options.job_poll)
+            result = _wait_job(ctx, request_id)
         except JobLost:
             if attempt == ATTEMPTS:
                 raise
@@ -80,6 +81,33 @@ def _structured_prompt(ctx: Context, step: PlannedStep, row: StepRow, scene: Sce
         ctx.store.update_step(row.id, outputs={"structured_prompt": text})
         return text
     raise AssertionError("unreachable")  # pragma: no cover
+
+
+def _wait_job(ctx: Context, request_id: str) -> dict[str, Any]:
+    """Poll a v2 job until it ends; a Ctrl-C leaves it running (its id is recorded)."""
+    while True:
+        status = ctx.client.get_status(request_id)
+        if status.status == "COMPLETED":
+            return status.result or {}
+        if status.status == "ERROR":
+            raise JobFailed(request_id, job_error_text(status.error))
+        if status.status != "IN_PROGRESS":
+            raise JobUnknown(request_id, status.status)
+        if ctx.stop.is_set():
+            raise Interrupted(ctx.options.resume_command)
+        ctx.wait(ctx.options.job_poll)
+
+
+def _wait_url(ctx: Context, url: str) -> None:
+    """Legacy: poll the result link until it serves; a Ctrl-C leaves it (its URL is recorded)."""
+    while True:
+        try:
+            ctx.client.wait_url(url, poll_every=ctx.options.job_poll,
+                                timeout=ctx.options.job_poll * 10)
+            return
+        except JobTimeout:
+            if ctx.stop.is_set():
+                raise Interrupted(ctx.options.resume_command) from None
 
 
 def _fibo_submit(ctx: Context, scene: Scene, seed: int, structured: str | None) -> Answer:
@@ -148,3 +176,16 @@ class _CrashingWriter:
         self.written += n
         self.ctx.hooks.reach("download")
         return n
+
+    # A dropped transfer is retried from the start: let the client rewind.
+    def seekable(self) -> bool:
+        return self.handle.seekable()
+
+    def tell(self) -> int:
+        return self.handle.tell()
+
+    def seek(self, offset: int, whence: int = 0) -> int:
+        return self.handle.seek(offset, whence)
+
+    def truncate(self, size: int | None = None) -> int:
+        return self.handle.truncate(size)

@@ -17,13 +17,13 @@ from typing import Any, Protocol, TextIO
 
 
 class Reporter(Protocol):
-    def emit(self, kind: str, key: str | None = None, **data: Any) -> None: ...
+    def emit(self, event: str, key: str | None = None, **data: Any) -> None: ...
 
     def close(self) -> None: ...
 
 
 class QuietReporter:
-    def emit(self, kind: str, key: str | None = None, **data: Any) -> None:
+    def emit(self, event: str, key: str | None = None, **data: Any) -> None:
         pass
 
     def close(self) -> None:
@@ -35,10 +35,10 @@ class JsonReporter:
         self.out = out or sys.stdout
         self._lock = threading.Lock()
 
-    def emit(self, kind: str, key: str | None = None, **data: Any) -> None:
-        event = {"ts": round(time.time(), 3), "event": kind, **({"key": key} if key else {}), **data}
+    def emit(self, event: str, key: str | None = None, **data: Any) -> None:
+        line = {"ts": round(time.time(), 3), "event": event, **({"key": key} if key else {}), **data}
         with self._lock:
-            self.out.write(json.dumps(event, default=str) + "\n")
+            self.out.write(json.dumps(line, default=str) + "\n")
             self.out.flush()
 
     def close(self) -> None:
@@ -53,9 +53,9 @@ class PlainReporter:
         self._lock = threading.Lock()
         self._last_training: str | None = None
 
-    def emit(self, kind: str, key: str | None = None, **data: Any) -> None:
-        line = describe(kind, key, data)
-        if kind == "training":
+    def emit(self, event: str, key: str | None = None, **data: Any) -> None:
+        line = describe(event, key, data)
+        if event == "training":
             if data.get("status") == self._last_training:
                 return
             self._last_training = data.get("status")

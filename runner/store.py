@@ -489,10 +489,10 @@ class Store:
                 .values(path=new_path, is_current=False)
             )
 
-    def log(self, kind: str, step_key: str | None = None, **data: Any) -> None:
+    def log(self, event: str, step_key: str | None = None, **data: Any) -> None:
         with self._txn() as conn:
             conn.execute(
-                insert(events).values(ts=_now(), kind=kind, step_key=step_key, data=_dump(data))
+                insert(events).values(ts=_now(), kind=event, step_key=step_key, data=_dump(data))
             )
 
     def cached_hashes(self) -> dict[str, tuple[int, int, str]]:
