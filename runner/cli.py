@@ -10,6 +10,7 @@ Exit codes: 0 ok, 1 runtime failure, 2 invalid input, 130 interrupted.
 from __future__ import annotations
 
 import json
+import os
 import sys
 from pathlib import Path
 from typing import Any, NoReturn
@@ -17,7 +18,7 @@ from typing import Any, NoReturn
 import click
 
 from runner import __version__
-from runner.errors import EXIT_INVALID, BriaRunError, PipelineInvalid
+from runner.errors import EXIT_INVALID, BriaRunError, PipelineInvalid, redact
 
 
 class _DefaultRunGroup(click.Group):
@@ -28,6 +29,24 @@ class _DefaultRunGroup(click.Group):
         if first is not None and first not in self.commands and _looks_like_file(first):
             args = ["run", *args]
         return super().parse_args(ctx, args)
+
+    def invoke(self, ctx: click.Context) -> Any:
+        """No traceback reaches a user: bria-run's errors become messages and exit codes, and
+        anything unexpected is reported as a bug in one line."""
+        try:
+            return super().invoke(ctx)
+        except (click.exceptions.Exit, click.ClickException, click.Abort, SystemExit):
+            raise
+        except BriaRunError as exc:
+            fail(exc)
+        except KeyboardInterrupt:
+            click.echo("interrupted.", err=True)
+            sys.exit(130)
+        except Exception as exc:  # noqa: BLE001 - the last line of defence
+            text = redact(f"{type(exc).__name__}: {exc}", os.environ.get("BRIA_API_TOKEN"))
+            click.echo(f"internal error: {text}. This is a bug in bria-run; "
+                       "your state is consistent, and running again is safe.", err=True)
+            sys.exit(1)
 
 
 def _looks_like_file(arg: str) -> bool:
