@@ -94,6 +94,8 @@ def validate(pipeline: Path, as_json: bool) -> None:
             _echo_json({"valid": False, "problems": [p.as_dict() for p in exc.problems]})
             sys.exit(EXIT_INVALID)
         fail(exc)
+    except BriaRunError as exc:  # e.g. the schema missing from a broken installation
+        fail(exc)
     if as_json:
         _echo_json({"valid": True, "problems": [w.as_dict() for w in warnings]})
         return
