@@ -208,11 +208,14 @@ class UrlDownloadFailed(ApiError):
 
 
 class ServerError(ApiError):
-    pass
+    hint = "Bria had a server error. Run the same command again later: every finished step is kept"
 
 
 class NetworkError(ApiError):
     """No HTTP answer: connection refused or dropped, timeout."""
+
+    hint = ("Bria could not be reached. Check your network (and BRIA_API_URL), then run the "
+            "same command again: every finished step is kept")
 
 
 _BY_STATUS: dict[int, type[ApiError]] = {
