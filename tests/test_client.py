@@ -250,7 +250,9 @@ def test_timeout_message_says_so() -> None:
     ):
         client.create_dataset(project_id=1, name="d")
     assert str(caught.value) == (
-        "POST /v1/tailored-gen/datasets: no answer: timed out (ReadTimeout: slow)"
+        "POST /v1/tailored-gen/datasets: no answer: timed out (ReadTimeout: slow). Bria could "
+        "not be reached. Check your network (and BRIA_API_URL), then run the same command "
+        "again: every finished step is kept"
     )
 
 

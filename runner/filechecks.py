@@ -1,0 +1,136 @@
+"""Resolve the files a pipeline names and check each image, with positions.
+
+Training images may be files, folders (their .jpg/.jpeg/.png/.webp files) or globs,
+relative to the pipeline file. Every entry must match something; every image must be
+one Bria accepts (see ``runner.images``); the set must fit Bria's limits and hold no
+two images with the same content. Scene references and guidance images get the same
+content checks.
+"""
+
+from __future__ import annotations
+
+import difflib
+import glob
+from pathlib import Path
+
+from runner.errors import Problem
+from runner.images import GOOD_SIDE, MIN_SIDE, ImageInfo, ImageRejected, inspect_image
+from runner.validation import format_path
+from runner.yamlpos import Document, Path_
+
+IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".webp")
+MAX_TRAINING = 200  # Bria answers 409 past 200 images in a dataset
+MIN_TRAINING = {"fibo": 5, "legacy": 1}  # completing a fibo dataset needs 5
+
+
+class FileChecker:
+    """Collects problems about named files while resolving them."""
+
+    def __init__(self, doc: Document, file: str, base: Path) -> None:
+        self.doc, self.file, self.base = doc, file, base
+        self.problems: list[Problem] = []
+
+    def add(self, at: Path_, message: str, hint: str | None = None,
+            severity: str = "error") -> None:
+        line, col = self.doc.pos(at)
+        self.problems.append(Problem(self.file, line, col, format_path(at), message, hint,
+                                     severity))
+
+    def show(self, path: Path) -> str:
+        try:
+            return f"`{path.relative_to(self.base)}`"
+        except ValueError:
+            return f"`{path}`"
+
+    def training_images(self, entries: str | list[str], *, is_legacy: bool,
+                        increase_resolution: bool) -> tuple[Path, ...]:
+        """Resolved, sorted, de-duplicated training images; problems recorded on the way."""
+        at: Path_ = ("character", "images")
+        listed = [(at, entries)] if isinstance(entries, str) else [
+            ((*at, i), entry) for i, entry in enumerate(entries)]
+        origin: dict[Path, Path_] = {}
+        for where, entry in listed:
+            for found in self._expand(entry, where):
+                origin.setdefault(found, where)
+        paths = tuple(sorted(origin))
+        self._count(len(paths), at, is_legacy)
+        seen: dict[str, Path] = {}
+        for path in paths:
+            info = self.image(path, origin[path], training=True,
+                              increase_resolution=increase_resolution)
+            if info is None:
+                continue
+            if info.sha256 in seen:
+                self.add(origin[path], f"{self.show(path)} has the same content as "
+                         f"{self.show(seen[info.sha256])}", "remove one of them")
+            seen.setdefault(info.sha256, path)
+        return paths
+
+    def single(self, value: str, at: Path_) -> Path | None:
+        """A reference or guidance image: must exist and be acceptable."""
+        path = self._absolute(value)
+        if not path.is_file():
+            self._missing(path, at)
+            return None
+        self.image(path, at, training=False, increase_resolution=True)
+        return path
+
+    def image(self, path: Path, at: Path_, *, training: bool,
+              increase_resolution: bool) -> ImageInfo | None:
+        try:
+            info = inspect_image(path)
+        except ImageRejected as exc:
+            self.add(at, f"{self.show(path)} {exc.reason}", exc.hint)
+            return None
+        size = f"{info.width}x{info.height}"
+        if info.short_side < MIN_SIDE:
+            self.add(at, f"{self.show(path)} is {size}; Bria needs at least {MIN_SIDE} px "
+                     "on the short side")
+        elif training and info.short_side < GOOD_SIDE and not increase_resolution:
+            self.add(at, f"{self.show(path)} is {size}; with increase_resolution off Bria "
+                     f"needs at least {GOOD_SIDE} px on the short side",
+                     "use larger images or set increase_resolution: true")
+        elif training and info.short_side < GOOD_SIDE:
+            self.add(at, f"{self.show(path)} is {size}; Bria will upscale it to "
+                     f"{GOOD_SIDE} px", "larger originals train better", severity="warning")
+        return info
+
+    def _expand(self, entry: str, at: Path_) -> list[Path]:
+        path = self._absolute(entry)
+        if any(ch in entry for ch in "*?["):
+            # root_dir keeps glob characters in the base folder's own name literal
+            found = glob.glob(str(Path(entry).expanduser()), root_dir=self.base, recursive=True)
+            files = [(self.base / p).resolve() for p in found if (self.base / p).is_file()]
+            if not files:
+                self.add(at, f"`{entry}` matches no file")
+            return files
+        if path.is_dir():
+            files = [p.resolve() for p in path.iterdir()
+                     if p.is_file() and p.suffix.lower() in IMAGE_SUFFIXES]
+            if not files:
+                self.add(at, f"folder `{entry}` holds no .jpg, .jpeg, .png or .webp file")
+            return files
+        if not path.is_file():
+            self._missing(path, at)
+            return []
+        return [path]
+
+    def _count(self, count: int, at: Path_, is_legacy: bool) -> None:
+        least = MIN_TRAINING["legacy" if is_legacy else "fibo"]
+        if count > MAX_TRAINING:
+            self.add(at, f"{count} training images; Bria accepts at most {MAX_TRAINING}")
+        elif 0 < count < least:
+            self.add(at, f"{count} training image{'s' if count != 1 else ''}; fibo needs "
+                     f"at least {least}", "add images, or train a legacy version (light, max)")
+
+    def _absolute(self, value: str) -> Path:
+        path = Path(value).expanduser()
+        return (path if path.is_absolute() else self.base / path).resolve()
+
+    def _missing(self, path: Path, at: Path_) -> None:
+        hint = None
+        if path.parent.is_dir():
+            names = [p.name for p in path.parent.iterdir()]
+            near = difflib.get_close_matches(path.name, names, n=1, cutoff=0.6)
+            hint = f"did you mean `{near[0]}`?" if near else None
+        self.add(at, f"{self.show(path)} does not exist", hint)

@@ -1,0 +1,157 @@
+"""Cross-field rules the JSON Schema cannot say nicely.
+
+Version-dependent ranges and fields (fibo vs the legacy light/max), the description a
+defined character needs, unique scene names, expert parameters without expert mode,
+durations. They run on the raw document even when the schema found problems (each rule
+skips values of the wrong type: the schema reports those), so every problem is listed
+in one go.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+from runner.errors import Problem
+from runner.spec import LEGACY_VERSIONS
+from runner.validation import format_path, show
+from runner.yamlpos import Document, Path_
+
+NEEDS_DESCRIPTION = ("defined_character", "object_variants")
+SAMPLES = {"fibo": (5, 10), "legacy": (1, 6)}
+FIBO_ONLY = ("guidance_scale", "steps_num")
+_DURATION = re.compile(r"^\s*([0-9]+(?:\.[0-9]+)?)\s*(s|m|h)\s*$")
+_UNIT = {"s": 1.0, "m": 60.0, "h": 3600.0}
+
+
+def parse_duration(value: Any) -> float | None:
+    """``30s``/``2m``/``1h`` or a number of seconds -> seconds; None if unreadable."""
+    if isinstance(value, bool):
+        return None
+    if isinstance(value, (int, float)):
+        return float(value)
+    match = _DURATION.match(value) if isinstance(value, str) else None
+    return float(match.group(1)) * _UNIT[match.group(2)] if match else None
+
+
+def training_version(data: Any) -> str:
+    training = _mapping(data, "training")
+    version = training.get("version", "fibo")
+    return version if version in ("fibo", *LEGACY_VERSIONS) else "fibo"
+
+
+class _Rules:
+    def __init__(self, doc: Document, file: str) -> None:
+        self.doc, self.file = doc, file
+        self.data = doc.data if isinstance(doc.data, dict) else {}
+        self.version = training_version(self.data)
+        self.is_legacy = self.version in LEGACY_VERSIONS
+        self.found: list[Problem] = []
+
+    def add(self, path: Path_, message: str, hint: str | None = None, *, at_key: bool = False,
+            severity: str = "error") -> None:
+        line, col = self.doc.key_pos(path) if at_key else self.doc.pos(path)
+        self.found.append(Problem(self.file, line, col, format_path(path), message, hint,
+                                  severity))
+
+
+def rule_problems(doc: Document, file: str) -> list[Problem]:
+    """Every cross-field problem (errors and warnings) in ``doc``."""
+    rules = _Rules(doc, file)
+    _character(rules)
+    _training(rules)
+    defaults = _mapping(_mapping(rules.data, "generation"), "defaults")
+    _scene_params(rules, defaults, ("generation", "defaults"), has_reference=None)
+    _scenes(rules)
+    return rules.found
+
+
+def _character(r: _Rules) -> None:
+    character = _mapping(r.data, "character")
+    if not character and "character" not in r.data:
+        return
+    ip_type = character.get("type", "defined_character")
+    if ip_type in NEEDS_DESCRIPTION and "description" not in character:
+        r.add(("character", "description"), f"missing `description`, required for {ip_type}",
+              "at most 6 words saying what the character is, e.g. `girl with blue hair`; "
+              "Bria sends it as ip_description to caption and recognise the character")
+    _identity(r, character.get("identity"))
+    samples = character.get("identity_samples")
+    low, high = SAMPLES["legacy" if r.is_legacy else "fibo"]
+    if isinstance(samples, int) and not isinstance(samples, bool) and not low <= samples <= high:
+        r.add(("character", "identity_samples"),
+              f"{samples} is outside {low}-{high}, the range for {r.version}")
+
+
+def _identity(r: _Rules, identity: Any) -> None:
+    if not isinstance(identity, dict):
+        return
+    if "visual_schema" in identity and r.is_legacy:
+        r.add(("character", "identity", "visual_schema"),
+              f"a visual schema is for fibo; {r.version} uses a caption prefix",
+              "write `caption_prefix: ...` or `identity: auto`", at_key=True)
+    if "caption_prefix" in identity and not r.is_legacy:
+        r.add(("character", "identity", "caption_prefix"),
+              "a caption prefix is for the legacy versions (light, max); fibo uses a visual "
+              "schema", "write `visual_schema: ...` or `identity: auto`", at_key=True)
+
+
+def _training(r: _Rules) -> None:
+    training = _mapping(r.data, "training")
+    if "expert" in training and training.get("mode", "fully_automated") != "expert":
+        r.add(("training", "expert"), "expert parameters are only used with `mode: expert`",
+              "add `mode: expert` or remove `expert`", at_key=True)
+    seconds = parse_duration(training.get("poll_every"))
+    if seconds is not None and seconds < 1 and isinstance(training.get("poll_every"), str):
+        r.add(("training", "poll_every"), f"{show(training['poll_every'])} is below the "
+              "minimum 1s")
+
+
+def _scenes(r: _Rules) -> None:
+    scenes = r.data.get("scenes")
+    if not isinstance(scenes, list):
+        return
+    seen: dict[str, int] = {}
+    for i, scene in enumerate(scenes):
+        if not isinstance(scene, dict):
+            continue
+        name = scene.get("name")
+        if isinstance(name, str) and name in seen:
+            first = seen[name]
+            r.add(("scenes", i, "name"), f"scene name {show(name)} is already used by "
+                  f"scenes[{first}] (line {r.doc.pos(('scenes', first))[0]})",
+                  "scene names must be unique: each is an output folder")
+        elif isinstance(name, str):
+            seen[name] = i
+        _scene_params(r, scene, ("scenes", i), has_reference="reference" in scene)
+
+
+def _scene_params(r: _Rules, params: dict[str, Any], at: Path_,
+                  has_reference: bool | None) -> None:
+    """Version rules for one scene (or the defaults, when ``has_reference`` is None)."""
+    for key in FIBO_ONLY:
+        if key in params and r.is_legacy:
+            r.add((*at, key), f"`{key}` is for fibo only; {r.version} does not use it",
+                  at_key=True)
+    if "guidance" in params and not r.is_legacy:
+        r.add((*at, "guidance"), "guidance images are for the legacy versions (light, max) "
+              "only", "with fibo, give the scene a `reference` image", at_key=True)
+    influence = params.get("model_influence")
+    if r.is_legacy and isinstance(influence, (int, float)) and not isinstance(influence, bool) \
+            and influence > 1.0:
+        r.add((*at, "model_influence"), f"{show(influence)} is above the maximum 1.0 for "
+              f"{r.version}", "legacy models take model_influence 0.0-1.0; fibo takes 0.0-1.5")
+    if "structure_strength" not in params:
+        return
+    if has_reference is False:
+        r.add((*at, "structure_strength"), "structure_strength needs a `reference` image",
+              "add `reference: <scene image>` or remove structure_strength", at_key=True)
+    elif not r.is_legacy:
+        r.add((*at, "structure_strength"), "has no effect with fibo",
+              "fibo reads the reference through a structured prompt; structure_strength is "
+              "for light and max", at_key=True, severity="warning")
+
+
+def _mapping(data: Any, key: str) -> dict[str, Any]:
+    value = data.get(key) if isinstance(data, dict) else None
+    return value if isinstance(value, dict) else {}
