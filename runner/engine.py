@@ -149,7 +149,8 @@ class Engine:
         if step.kind == "scene":
             self.summary.images += 1
         self.summary.done.append(step.key)
-        ctx.emit("step", step.key, kind=step.kind, state="done", remote_id=remote_id, log=True)
+        ctx.emit("step", step.key, kind=step.kind, state="done", remote_id=remote_id,
+                 path=outputs.get("path"), log=True)
 
     def _fail(self, step: PlannedStep, row: StepRow, exc: BriaRunError) -> None:
         self.ctx.store.fail_step(row.id, str(exc))

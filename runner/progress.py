@@ -10,6 +10,7 @@ worker threads, so each one serialises its output.
 from __future__ import annotations
 
 import json
+import os
 import sys
 import threading
 import time
@@ -79,8 +80,10 @@ def describe(kind: str, key: str | None, data: dict[str, Any]) -> str | None:
         return f"== {data.get('name')}{total}"
     if kind == "step":
         state = data.get("state")
+        if state == "done" and data.get("path"):
+            return f"{key}: done -> {_shown(str(data['path']))}"
         if state == "done":
-            rid = f" -> {data['remote_id']}" if data.get("remote_id") else ""
+            rid = f" (id {data['remote_id']})" if data.get("remote_id") else ""
             return f"{key}: done{rid}"
         if state == "failed":
             return f"{key}: FAILED: {data.get('error')}"
@@ -99,6 +102,14 @@ def describe(kind: str, key: str | None, data: dict[str, Any]) -> str | None:
     if kind == "finished":
         return f"finished: {data.get('images', 0)} new image(s)"
     return None
+
+
+def _shown(path: str) -> str:
+    """A path relative to the current folder when it is below it: shorter to read."""
+    try:
+        return os.path.relpath(path) if not os.path.relpath(path).startswith("..") else path
+    except ValueError:
+        return path
 
 
 def _duration(seconds: Any) -> str:

@@ -58,6 +58,7 @@ class Simulator:
         self.calls: Counter[str] = Counter()
         self.links: Counter[str] = Counter()
         self.rate_limited = 0
+        self.injected: Counter[str] = Counter()  # faults actually applied, by kind
         self._faults = random.Random(self.config.seed)
         self._address = (host, port)
         self._server: _Server | None = None
@@ -116,6 +117,8 @@ class Simulator:
                 "created": {kind: accounts.created.get(kind, 0) for kind in kinds},
                 "duplicates": accounts.duplicates(),
                 "links": dict(sorted(self.links.items())),
+                "faults": {kind: self.injected.get(kind, 0)
+                           for kind in ("storm", "fail", "lost", "drop")},
             }
 
     # --- used by the handler --------------------------------------------------------------
@@ -214,6 +217,8 @@ class _Handler(BaseHTTPRequestHandler):
             return self._send(error.status, error.body)
         wait = sim.admit(key)
         faults = sim.draw_faults(method)
+        with sim.lock:
+            sim.injected.update(k for k in ("storm", "fail", "lost", "drop") if faults[k])
         if wait is not None or faults["storm"]:
             return self._too_many(wait or 1, is_v2)
         if faults["fail"]:
