@@ -12,8 +12,8 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any, BinaryIO
 
-from runner.context import Context
 from runner.bria_answers import job_error_text
+from runner.context import Context
 from runner.errors import Interrupted, JobFailed, JobLost, JobTimeout, JobUnknown, ResultExpired
 from runner.outputs import file_sha256, move_aside, output_path, write_atomically
 from runner.plan import PlannedStep
@@ -63,12 +63,14 @@ def _result_url(ctx: Context, step: PlannedStep, row: StepRow, scene: Scene) -> 
 
 def _structured_prompt(ctx: Context, step: PlannedStep, row: StepRow, scene: Scene) -> str:
     """The scene reference as a structured prompt; kept in the step so a resume reuses it."""
+    assert scene.reference is not None
+    reference = scene.reference
     known = ctx.store.step(row.id).outputs.get("structured_prompt")
     if known:
         return str(known)
     for attempt in range(1, ATTEMPTS + 1):
         request_id, _ = ensure_remote(ctx.remote, row, "structured_prompt", lambda: (
-            ctx.client.generate_structured_prompt(images=[scene.reference], prompt=scene.prompt)
+            ctx.client.generate_structured_prompt(images=[reference], prompt=scene.prompt)
             .request_id, {}))
         try:
             result = _wait_job(ctx, request_id)
@@ -144,7 +146,7 @@ def _download(ctx: Context, step: PlannedStep, row: StepRow, url: str) -> tuple[
     _make_room(ctx, row, path)
 
     def fill(handle: BinaryIO) -> str:
-        return ctx.client.download(url, _CrashingWriter(handle, ctx))
+        return ctx.client.download(url, _CrashingWriter(handle, ctx))  # type: ignore[arg-type]
 
     sha = write_atomically(path, fill)
     return sha, path, path.stat().st_size

@@ -73,7 +73,7 @@ class Plan:
     def estimate_seconds(self) -> float:
         work = [s for s in self.steps if s.is_work or s.action == "stale"]
         conc = max(1, self.pipeline.concurrency)
-        seconds = sum(TRAINING_SECONDS for s in work if s.kind == "train")
+        seconds: float = sum(TRAINING_SECONDS for s in work if s.kind == "train")
         seconds += sum(UPLOAD_SECONDS for s in work if s.kind == "upload") / conc
         seconds += sum(IMAGE_SECONDS for s in work if s.kind == "scene") / conc
         return seconds
@@ -94,10 +94,11 @@ def plan(
 ) -> Plan:
     """The steps a run of ``pipeline`` would take, given what ``recorded`` says is done."""
     planner = _Planner(pipeline, recorded, hashes)
+    blocked: list[str]
     if pipeline.training.model_id is not None:
-        model_ref = {"model_id": pipeline.training.model_id}
+        model_ref: dict[str, Any] = {"model_id": pipeline.training.model_id}
         training: list[PlannedStep] = []
-        source, blocked = "model_id", ()
+        source, blocked = "model_id", []
     else:
         training = planner.training_chain(retrain)
         model_ref, source, blocked = planner.model_decision(training, retrain, keep_model)
