@@ -45,6 +45,7 @@ class Context:
     rand: Callable[[], float] = random.random
     ids: dict[str, int] = field(default_factory=dict)  # project, dataset, model
     hashes: dict[Path, str] = field(default_factory=dict)  # sha256 of every input image
+    pause: Callable[[float], None] | None = None  # tests inject a sleep that takes no time
 
     @property
     def remote(self) -> Remote:
@@ -52,6 +53,9 @@ class Context:
 
     def wait(self, seconds: float) -> None:
         """Sleep that a Ctrl-C cuts short."""
+        if self.pause is not None:
+            self.pause(seconds)
+            return
         self.stop.wait(max(0.0, seconds))
 
     def emit(self, event: str, key: str | None = None, *, log: bool = False, **data: Any) -> None:

@@ -1,0 +1,71 @@
+"""The engine with an in-process transport: the cases that need exact control of the network."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import httpx
+import pytest
+from simrun import TOKEN, make_image
+
+from runner.bria import BriaClient
+from runner.context import Context, RunOptions
+from runner.engine import Engine
+from runner.errors import NetworkError
+from runner.fingerprint import hash_files
+from runner.plan import plan
+from runner.progress import QuietReporter
+from runner.simulator import SimConfig, Simulator
+from runner.spec import Character, Identity, Pipeline, Scene, Training
+from runner.store import ApiIdentity, Store
+
+
+def pipeline(folder: Path) -> Pipeline:
+    images = tuple(make_image(folder / "training" / f"{i}.png", i) for i in range(5))
+    return Pipeline(
+        path=folder / "luna.yaml", name="luna",
+        character=Character(name="Luna", type="defined_character", medium="illustration",
+                            images=images, identity=Identity("auto", samples=5),
+                            description="girl with blue hair"),
+        training=Training(poll_every=0.2),
+        scenes=(Scene(name="reading", prompt="Luna reading"),),
+        outputs=folder / "outputs",
+    )
+
+
+def run_engine(spec: Pipeline, store: Store, client: BriaClient) -> Engine:
+    hashes, _ = hash_files(spec.character.images, {})
+    ctx = Context(spec, plan(spec, store.load(), hashes), store, client, QuietReporter(),
+                  RunOptions(job_poll=0.05), hashes=hashes, pause=lambda _s: None)
+    engine = Engine(ctx)
+    engine.run()
+    return engine
+
+
+def test_long_outage_ends_with_a_clear_error_and_a_resumable_state(tmp_path: Path) -> None:
+    def refuse(request: httpx.Request) -> httpx.Response:
+        raise httpx.ConnectError("connection refused", request=request)
+
+    spec = pipeline(tmp_path)
+    identity = ApiIdentity("real", "http://bria.test")
+    down = BriaClient("http://bria.test", TOKEN, transport=httpx.MockTransport(refuse),
+                      sleep=lambda _s: None, rpm=None)
+    with Store.open(tmp_path / "s.sqlite", identity) as store:
+        with pytest.raises(NetworkError) as caught:
+            run_engine(spec, store, down)
+        assert "Bria could not be reached" in str(caught.value)
+        assert "run the same command again" in str(caught.value)
+        project = store.load().current("project")
+        assert project is not None and project.status == "failed"
+        # One POST, outcome unknown (the list endpoint could not be asked either): nothing is
+        # re-sent blindly; the next run reconciles first.
+        assert [i.outcome for i in store.intents_of(project.id)] == [None]
+    with Simulator(SimConfig(token=TOKEN, training_seconds=0.3, generation_seconds=0.05)) as sim:
+        identity_now = ApiIdentity("real", "http://bria.test")
+        up = BriaClient(sim.base_url, TOKEN, rpm=None)
+        with Store.open(tmp_path / "s.sqlite", identity_now) as store:
+            engine = run_engine(spec, store, up)
+        assert engine.summary.images == 1
+        stats = sim.stats()
+        assert stats["created"]["projects"] == 1 and stats["duplicates"]["projects"] == 0
+        assert stats["calls"]["GET /v1/tailored-gen/projects"] == 1  # reconciled before sending
