@@ -41,13 +41,12 @@ from runner.bria_answers import (
     as_dict,
     as_list,
     encode_image,
-    job_error_text,
     json_or_none,
     results,
     submitted_job,
     text_field,
 )
-from runner.errors import ConfigError, JobFailed, JobLost, JobTimeout, JobUnknown
+from runner.errors import ConfigError, JobLost, JobTimeout
 from runner.limiter import RateLimiter
 from runner.retry import RetryPolicy
 
@@ -352,13 +351,9 @@ class BriaClient:
         NOT_FOUND -> JobLost, still running after ``timeout`` s -> JobTimeout."""
         deadline = self._clock() + timeout
         while True:
-            status = self.get_status(request_id)
-            if status.status == "COMPLETED":
-                return status.result or {}
-            if status.status == "ERROR":
-                raise JobFailed(request_id, job_error_text(status.error))
-            if status.status != "IN_PROGRESS":
-                raise JobUnknown(request_id, status.status)
+            result = self.get_status(request_id).outcome(request_id)
+            if result is not None:
+                return result
             if self._clock() + poll_every > deadline:
                 raise JobTimeout(request_id, f"still IN_PROGRESS after {timeout:g} s")
             self._sleep(poll_every)

@@ -14,7 +14,7 @@ from typing import Any
 
 import httpx
 
-from runner.errors import ApiError
+from runner.errors import ApiError, JobFailed, JobUnknown
 
 # Bria's spellings, exactly (the contract pins them; tests/test_contract.py checks them).
 MODEL_STATUSES = ("Created", "InProgress", "Completed", "Failed", "Stopping", "Stopped")
@@ -47,6 +47,17 @@ class JobStatus:
     status: str  # IN_PROGRESS | COMPLETED | ERROR | UNKNOWN
     result: dict[str, Any] | None = None  # COMPLETED: {"image_url", "seed", "structured_prompt"}
     error: dict[str, Any] | None = None
+
+    def outcome(self, request_id: str) -> dict[str, Any] | None:
+        """The result when COMPLETED, None while IN_PROGRESS; ERROR raises JobFailed and
+        anything else (UNKNOWN) JobUnknown."""
+        if self.status == "COMPLETED":
+            return self.result or {}
+        if self.status == "ERROR":
+            raise JobFailed(request_id, job_error_text(self.error))
+        if self.status != "IN_PROGRESS":
+            raise JobUnknown(request_id, self.status)
+        return None
 
 
 def encode_image(path: Path) -> str:

@@ -12,9 +12,8 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any, BinaryIO
 
-from runner.bria_answers import job_error_text
 from runner.context import Context
-from runner.errors import Interrupted, JobFailed, JobLost, JobTimeout, JobUnknown, ResultExpired
+from runner.errors import Interrupted, JobLost, JobTimeout, ResultExpired
 from runner.outputs import file_sha256, move_aside, output_path, write_atomically
 from runner.plan import PlannedStep
 from runner.remote import Answer, ensure_remote, supersede
@@ -88,13 +87,9 @@ def _structured_prompt(ctx: Context, step: PlannedStep, row: StepRow, scene: Sce
 def _wait_job(ctx: Context, request_id: str) -> dict[str, Any]:
     """Poll a v2 job until it ends; a Ctrl-C leaves it running (its id is recorded)."""
     while True:
-        status = ctx.client.get_status(request_id)
-        if status.status == "COMPLETED":
-            return status.result or {}
-        if status.status == "ERROR":
-            raise JobFailed(request_id, job_error_text(status.error))
-        if status.status != "IN_PROGRESS":
-            raise JobUnknown(request_id, status.status)
+        result = ctx.client.get_status(request_id).outcome(request_id)
+        if result is not None:
+            return result
         if ctx.stop.is_set():
             raise Interrupted(ctx.options.resume_command)
         ctx.wait(ctx.options.job_poll)
