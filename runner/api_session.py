@@ -13,7 +13,7 @@ import logging
 import random
 import threading
 import time
-from collections.abc import Callable, Collection
+from collections.abc import Callable, Collection, Iterator
 from dataclasses import dataclass
 from typing import Any
 from urllib.parse import urlsplit
@@ -22,6 +22,7 @@ import httpx
 
 from runner import __version__
 from runner.errors import ApiError, NetworkError, api_error_class, redact
+from runner.inline import has_inline, json_stream
 from runner.limiter import RateLimiter
 from runner.retry import RetryPolicy, parse_retry_after
 
@@ -160,10 +161,16 @@ class ApiSession:
         headers = dict(call.headers)
         if call.is_api:
             headers["api_token"] = self._token
-        content = None
+        content: bytes | Iterator[bytes] | None = None
         if call.body is not None:
             headers["Content-Type"] = "application/json"
-            content = json.dumps(drop_none(call.body)).encode()
+            body = drop_none(call.body)
+            if has_inline(body):
+                # Streamed with its exact length: memory stays flat whatever the image size.
+                length, content = json_stream(body)
+                headers["Content-Length"] = str(length)
+            else:
+                content = json.dumps(body).encode()
         return self._http.build_request(call.method, call.path, headers=headers, content=content)
 
     def _delay(self, failure: ApiError, retry: int) -> float:

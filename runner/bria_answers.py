@@ -7,7 +7,6 @@ the known shapes and report anything else as an ApiError instead of guessing.
 
 from __future__ import annotations
 
-import base64
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -15,6 +14,7 @@ from typing import Any
 import httpx
 
 from runner.errors import ApiError, JobFailed, JobUnknown
+from runner.inline import InlineFile
 
 # Bria's spellings, exactly (the contract pins them; tests/test_contract.py checks them).
 MODEL_STATUSES = ("Created", "InProgress", "Completed", "Failed", "Stopping", "Stopped")
@@ -60,9 +60,10 @@ class JobStatus:
         return None
 
 
-def encode_image(path: Path) -> str:
-    """One image file as base64 text (read whole: Bria takes images inline in JSON)."""
-    return base64.b64encode(Path(path).read_bytes()).decode("ascii")
+def encode_image(path: Path) -> InlineFile:
+    """One image file for a JSON field: sent as base64, read and encoded in chunks only
+    while the request goes out (runner.inline)."""
+    return InlineFile(Path(path))
 
 
 def api_root(base_url: str) -> str:

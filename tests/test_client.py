@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import base64
 import hashlib
 import io
 import json
 import logging
+import os
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -385,29 +387,36 @@ def test_from_env_base_url(monkeypatch: pytest.MonkeyPatch, url: str | None, exp
 # --- uploads: one file at a time ---------------------------------------------------------------
 
 
-def test_uploads_read_one_file_per_request(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    reads: list[str] = []
-    real_read = Path.read_bytes
+class _ChunkCounter(httpx.BaseTransport):
+    """A transport that consumes the request body chunk by chunk, never joining it."""
 
-    def spy(self: Path) -> bytes:
-        reads.append(self.name)
-        return real_read(self)
+    def __init__(self) -> None:
+        self.chunk_sizes: list[int] = []
+        self.content_length = 0
+        self.digest = hashlib.sha256()
 
-    monkeypatch.setattr(Path, "read_bytes", spy)
-    seen: list[list[str]] = []
+    def handle_request(self, request: httpx.Request) -> httpx.Response:
+        self.content_length = int(request.headers["Content-Length"])
+        for chunk in request.stream:  # type: ignore[union-attr]
+            self.chunk_sizes.append(len(chunk))
+            self.digest.update(chunk)
+        return ok({"id": 1}, 201)
 
-    def handler(request: httpx.Request) -> httpx.Response:
-        seen.append(list(reads))
-        return ok({"id": len(seen)}, 201)
 
-    files = []
-    for n in range(3):
-        files.append(tmp_path / f"img{n}.png")
-        files[-1].write_bytes(bytes([n]) * 10)
-    with make_client(handler) as client:
-        for path in files:
-            client.upload_image(4, path, image_name=path.name)
-    assert seen == [["img0.png"], ["img0.png", "img1.png"], ["img0.png", "img1.png", "img2.png"]]
+def test_uploads_stream_the_image_in_small_chunks(tmp_path: Path) -> None:
+    """An 8 MB image never sits in memory whole (or four times over, as base64 JSON would):
+    the body goes out in chunks of at most ~256 KB, with its exact Content-Length."""
+    image = tmp_path / "big.png"
+    image.write_bytes(os.urandom(8 * 1024 * 1024))
+    transport = _ChunkCounter()
+    with BriaClient(BASE, TOKEN, transport=transport, rpm=None) as client:
+        client.upload_image(4, image, image_name="big.png")
+    assert max(transport.chunk_sizes) <= 300_000
+    assert sum(transport.chunk_sizes) == transport.content_length
+    body = json.dumps({"file": base64.b64encode(image.read_bytes()).decode(),
+                       "image_name": "big.png", "increase_resolution": True,
+                       "content_moderation": False}).encode()
+    assert transport.digest.hexdigest() == hashlib.sha256(body).hexdigest()
 
 
 # --- v2 jobs ----------------------------------------------------------------------------------
