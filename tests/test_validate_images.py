@@ -142,3 +142,21 @@ def test_inspect_measures_and_hashes(tmp_path: Path) -> None:
 def test_inspect_refuses_missing_files(tmp_path: Path) -> None:
     with pytest.raises(ImageRejected, match="cannot be read"):
         inspect_image(tmp_path / "gone.png")
+
+
+@pytest.mark.parametrize("fmt", ["PNG", "JPEG", "WEBP"])
+def test_truncated_images_are_refused_in_every_format(tmp_path: Path, fmt: str) -> None:
+    import os
+
+    from PIL import Image
+
+    from runner.images import ImageRejected, inspect_image
+
+    noise = Image.frombytes("RGB", (600, 600), os.urandom(600 * 600 * 3))
+    whole = tmp_path / f"whole.{fmt.lower()}"
+    noise.save(whole, fmt)
+    assert inspect_image(whole).width == 600
+    cut = tmp_path / f"cut.{fmt.lower()}"
+    cut.write_bytes(whole.read_bytes()[: whole.stat().st_size * 6 // 10])
+    with pytest.raises(ImageRejected, match="cannot be decoded"):
+        inspect_image(cut)
