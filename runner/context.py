@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from runner.crashpoints import CrashPoints
+from runner.pacing import STATUS_ENDPOINT, JobPacer
 from runner.plan import Plan
 from runner.remote import Remote
 from runner.spec import Pipeline
@@ -46,6 +47,12 @@ class Context:
     ids: dict[str, int] = field(default_factory=dict)  # project, dataset, model
     hashes: dict[Path, str] = field(default_factory=dict)  # sha256 of every input image
     pause: Callable[[float], None] | None = None  # tests inject a sleep that takes no time
+    pacer: JobPacer = field(init=False)
+
+    def __post_init__(self) -> None:
+        limiter = self.client.limiter
+        self.pacer = JobPacer(self.options.job_poll, limiter.rpm, limiter.window,
+                              lambda: limiter.usage(STATUS_ENDPOINT))
 
     @property
     def remote(self) -> Remote:

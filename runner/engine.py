@@ -10,7 +10,9 @@ starts no new work, lets in-flight requests finish for a few seconds, and raises
 
 from __future__ import annotations
 
-import concurrent.futures as cf
+import threading
+import time
+from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
@@ -98,23 +100,40 @@ class Engine:
         self._run_concurrently(work, do_scene, fatal=False)
 
     def _run_concurrently(self, steps: list[PlannedStep], fn: StepFunction, *, fatal: bool) -> None:
-        pool = cf.ThreadPoolExecutor(max_workers=self.ctx.pipeline.concurrency,
-                                     thread_name_prefix="bria-run")
-        futures = {pool.submit(self._guarded, step, fn): step for step in steps}
-        try:
-            pending = set(futures)
-            while pending:
-                done, pending = cf.wait(pending, timeout=0.25, return_when=cf.FIRST_COMPLETED)
-                for future in done:
-                    error = future.result()
-                    if error is not None and fatal:
-                        self.ctx.stop.set()  # no new uploads; in-flight ones finish
-                        raise error
-                if self.ctx.stop.is_set():
-                    cf.wait(pending, timeout=self.ctx.options.grace)
-                    break
-        finally:
-            pool.shutdown(wait=False, cancel_futures=True)
+        """A fixed set of workers pulls steps from one queue (no per-step futures to scan)."""
+        queue, errors = deque(steps), list[BriaRunError]()
+
+        def worker() -> None:
+            while not self.ctx.stop.is_set():
+                try:
+                    step = queue.popleft()
+                except IndexError:
+                    return
+                error = self._guarded(step, fn)
+                if error is not None and fatal:
+                    errors.append(error)
+                    self.ctx.stop.set()  # no new uploads; the ones in flight finish
+                    return
+
+        count = min(self.ctx.pipeline.concurrency, len(steps))
+        # Daemon threads: after Ctrl-C and the grace period, exiting must not wait for them.
+        workers = [threading.Thread(target=worker, name=f"bria-run-{n}", daemon=True)
+                   for n in range(count)]
+        for thread in workers:
+            thread.start()
+        self._join(workers)
+        if errors:
+            raise errors[0]
+
+    def _join(self, workers: list[threading.Thread]) -> None:
+        """Wait for the workers; after a Ctrl-C, for at most the grace period."""
+        deadline: float | None = None
+        while alive := [t for t in workers if t.is_alive()]:
+            if self.ctx.stop.is_set() and deadline is None:
+                deadline = time.monotonic() + self.ctx.options.grace
+            if deadline is not None and time.monotonic() > deadline:
+                return
+            alive[0].join(timeout=0.2)
 
     def _guarded(self, step: PlannedStep, fn: StepFunction) -> BriaRunError | None:
         if self.ctx.stop.is_set():

@@ -85,14 +85,23 @@ def _structured_prompt(ctx: Context, step: PlannedStep, row: StepRow, scene: Sce
 
 
 def _wait_job(ctx: Context, request_id: str) -> dict[str, Any]:
-    """Poll a v2 job until it ends; a Ctrl-C leaves it running (its id is recorded)."""
-    while True:
-        result = ctx.client.get_status(request_id).outcome(request_id)
-        if result is not None:
-            return result
-        if ctx.stop.is_set():
-            raise Interrupted(ctx.options.resume_command)
-        ctx.wait(ctx.options.job_poll)
+    """Poll a v2 job until it ends, paced with every other job in flight; a Ctrl-C leaves it
+    running (its id is recorded)."""
+    began = ctx.clock()
+    is_probe, typical = ctx.pacer.start(ctx.stop)
+    took: float | None = None
+    try:
+        ctx.wait(began + 0.95 * typical - ctx.clock() if typical else ctx.options.job_poll)
+        while True:
+            result = ctx.client.get_status(request_id).outcome(request_id)
+            if result is not None:
+                took = ctx.clock() - began
+                return result
+            if ctx.stop.is_set():
+                raise Interrupted(ctx.options.resume_command)
+            ctx.wait(ctx.pacer.interval())
+    finally:
+        ctx.pacer.finish(took, is_probe=is_probe)
 
 
 def _wait_url(ctx: Context, url: str) -> None:

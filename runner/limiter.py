@@ -106,6 +106,15 @@ class RateLimiter:
                 endpoint.expiries.append(self._clock() + self.window)
             self._cond.notify_all()
 
+    def usage(self, key: str) -> float:
+        """The fraction of ``key``'s budget in use right now (0 when unlimited)."""
+        if not self.rpm:
+            return 0.0
+        with self._cond:
+            endpoint = self._endpoints.setdefault(key, _Endpoint())
+            endpoint.prune(self._clock())
+            return (len(endpoint.expiries) + endpoint.in_flight) / self.rpm
+
     def block(self, key: str, seconds: float) -> None:
         """Hold every request on ``key`` for ``seconds`` (after a 429)."""
         with self._cond:
