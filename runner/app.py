@@ -24,6 +24,7 @@ from runner.store import ApiIdentity, Recorded, Store
 
 if TYPE_CHECKING:
     from runner.bria import BriaClient
+    from runner.lock import Holder
 
 STATE_ENV = "BRIA_RUN_STATE"
 # The demo simulator trains in seconds; real training takes hours.
@@ -99,14 +100,24 @@ def run(
         reporter.emit("notice", message=str(warning))
     location = state_location(pipeline, target)
     with open_api(location, target.simulate, rpm, reporter) as (client, identity), \
-            Store.open(location, identity) as store, RunLock(store, command):
+            Store.open(location, identity) as store, \
+            RunLock(store, command, on_break=lambda holder: _lock_broken(reporter, holder)):
         hashes = input_hashes(pipeline, store)
         the_plan = plan(pipeline, store.load(), hashes,
                         retrain=options.retrain, keep_model=options.keep_model)
-        reporter.emit("plan", text=plan_summary(the_plan), credits=the_plan.credits)
+        work = [s for s in the_plan.steps if s.is_work]
+        reporter.emit("plan", text=plan_summary(the_plan), credits=the_plan.credits,
+                      uploads=sum(1 for s in work if s.kind == "upload"),
+                      scenes=[s.key for s in work if s.kind == "scene"])
         ctx = Context(pipeline, the_plan, store, client, reporter, options, hashes=hashes)
         with graceful_interrupts(ctx.stop, reporter):
             return Engine(ctx).run()
+
+
+def _lock_broken(reporter: Reporter, holder: Holder) -> None:
+    reporter.emit("notice", message=(
+        f"took over the lock of a bria-run that is gone (pid {holder.pid} on {holder.host}, "
+        f"`{holder.command}` since {holder.since()})"))
 
 
 def plan_summary(the_plan: Plan) -> str:

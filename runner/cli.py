@@ -18,7 +18,7 @@ from typing import Any, NoReturn
 import click
 
 from runner import __version__
-from runner.errors import EXIT_INVALID, BriaRunError, PipelineInvalid, redact
+from runner.errors import EXIT_INVALID, BriaRunError, Interrupted, PipelineInvalid, redact
 
 
 class _DefaultRunGroup(click.Group):
@@ -162,7 +162,8 @@ def run(pipeline: Path, simulate: bool, state: str | None, retrain: bool, keep_m
     """
     if retrain and keep_model:
         fail(_usage("--retrain and --keep-model contradict each other: choose one"))
-    from runner.app import Target, run as run_pipeline
+    from runner.app import Target
+    from runner.app import run as run_pipeline
     from runner.context import RunOptions
 
     command = "bria-run " + " ".join(sys.argv[1:]) if sys.argv[1:] else f"bria-run {pipeline}"
@@ -203,6 +204,9 @@ def plan(pipeline: Path, simulate: bool, state: str | None, retrain: bool, keep_
         the_plan = make_plan(Target(pipeline, state, simulate), retrain=retrain,
                              keep_model=keep_model)
     except PipelineInvalid as exc:
+        if detailed_exitcode:  # 2 means "work to do" here, so an invalid file is an error: 1
+            click.echo(str(exc), err=True)
+            sys.exit(1)
         fail(exc)
     except BriaRunError as exc:
         click.echo(f"error: {exc}", err=True)
@@ -224,7 +228,6 @@ def status(pipeline: Path, simulate: bool, state: str | None, as_json: bool) -> 
     """Show each step and scene of PIPELINE with its state, the model's training status,
     credits spent so far and the outputs. Sends nothing."""
     from runner.app import Target, open_recorded
-    from runner.fingerprint import hash_files
     from runner.plan import plan as make
     from runner.report import status_data, status_text
 
@@ -337,8 +340,8 @@ def _exit_after(error: BriaRunError) -> NoReturn:
     import os
     import threading
 
-    click.echo(f"error: {error}" if not isinstance(error, PipelineInvalid) else str(error),
-               err=True)
+    plain = isinstance(error, (PipelineInvalid, Interrupted))  # an interrupt is no error
+    click.echo(str(error) if plain else f"error: {error}", err=True)
     sys.stdout.flush()
     sys.stderr.flush()
     if any(t.name.startswith("bria-run") and t.is_alive() for t in threading.enumerate()):

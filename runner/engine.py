@@ -162,15 +162,24 @@ class Engine:
             raise
         if outputs.get("detached"):
             return  # Ctrl-C while waiting for training: nothing to finish, nothing lost
-        ctx.store.finish_step(row.id, remote_id=remote_id, outputs={**outputs, "inputs": step.inputs})
+        artifact = _artifact(step, remote_id, outputs) if step.kind == "scene" else None
+        event = {"kind": "step", "key": step.key, "state": "done", "remote_id": remote_id}
+        ctx.store.finish_step(row.id, remote_id=remote_id, outputs={**outputs, "inputs": step.inputs},
+                              artifact=artifact, event=event)
         if step.kind in ID_KINDS and remote_id is not None:
             ctx.ids[step.kind] = int(remote_id)
         if step.kind == "scene":
             self.summary.images += 1
         self.summary.done.append(step.key)
         ctx.emit("step", step.key, kind=step.kind, state="done", remote_id=remote_id,
-                 path=outputs.get("path"), log=True)
+                 path=outputs.get("path"))
 
     def _fail(self, step: PlannedStep, row: StepRow, exc: BriaRunError) -> None:
         self.ctx.store.fail_step(row.id, str(exc))
         self.ctx.emit("step", step.key, kind=step.kind, state="failed", error=str(exc), log=True)
+
+
+def _artifact(step: PlannedStep, source: str | None, outputs: dict[str, Any]) -> dict[str, Any]:
+    return {"scene": step.scene, "variation": step.variation or 1, "path": outputs["path"],
+            "sha256": outputs["sha256"], "seed": outputs.get("seed"), "source": source,
+            "bytes": outputs.get("bytes")}

@@ -37,10 +37,9 @@ def do_scene(ctx: Context, step: PlannedStep, row: StepRow) -> Outcome:
             ctx.emit("scene", step.key, state="regenerating", reason=str(exc), log=True)
             supersede(ctx.remote, row, "generate")
             continue
-        source = url.split("?", 1)[0]
-        ctx.store.add_artifact(row.id, scene.name, step.variation or 1, str(path), sha,
-                               seed=seed, source=source, size=size)
-        return url.split("?", 1)[0], {"path": str(path), "sha256": sha, "seed": seed}
+        # The engine records the file as an artifact together with the step's completion.
+        return url.split("?", 1)[0], {"path": str(path), "sha256": sha, "seed": seed,
+                                      "bytes": size}
     raise AssertionError("unreachable")  # pragma: no cover
 
 
@@ -64,7 +63,7 @@ def _structured_prompt(ctx: Context, step: PlannedStep, row: StepRow, scene: Sce
     """The scene reference as a structured prompt; kept in the step so a resume reuses it."""
     assert scene.reference is not None
     reference = scene.reference
-    known = ctx.store.step(row.id).outputs.get("structured_prompt")
+    known = None if row.is_new else ctx.store.step(row.id).outputs.get("structured_prompt")
     if known:
         return str(known)
     for attempt in range(1, ATTEMPTS + 1):

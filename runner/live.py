@@ -43,17 +43,18 @@ class LiveReporter:
         self._live.stop()
 
     def _apply(self, kind: str, key: str | None, data: dict[str, Any]) -> None:
+        if kind == "plan":
+            self.uploads[1] = int(data.get("uploads") or 0)
+            self.scenes.update({k: "queued" for k in data.get("scenes") or ()})
         if kind == "phase":
             self.phase = str(data.get("name"))
             if self.phase == "generation":
                 self.waits.clear()
         elif kind == "step" and data.get("kind") == "upload":
-            self.uploads[1] = max(self.uploads[1], self.uploads[0] + 1)
             if data.get("state") == "done":
                 self.uploads[0] += 1
-        elif kind == "step" and data.get("kind") == "scene" and key:
-            self.scenes[key] = str(data.get("state"))
-        elif kind == "scene" and key:
+                self.uploads[1] = max(self.uploads[1], self.uploads[0])
+        elif key and (kind == "scene" or (kind == "step" and data.get("kind") == "scene")):
             self.scenes[key] = str(data.get("state"))
         elif kind == "training":
             self.training = {**data, "seen": time.monotonic()}
@@ -67,8 +68,8 @@ class LiveReporter:
     def _render(self) -> Group:
         table = Table.grid(padding=(0, 2))
         table.add_row(Text("phase", style="bold"), self.phase)
-        if self.uploads[0]:
-            table.add_row(Text("uploads", style="bold"), f"{self.uploads[0]} done")
+        if self.uploads[1]:
+            table.add_row(Text("uploads", style="bold"), f"{self.uploads[0]}/{self.uploads[1]}")
         if self.training:
             elapsed = float(self.training.get("elapsed") or 0.0)
             elapsed += time.monotonic() - float(self.training["seen"])

@@ -14,6 +14,7 @@ import time
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Self
 
 from sqlalchemy import delete, insert, select, update
 from sqlalchemy.exc import IntegrityError
@@ -70,13 +71,17 @@ def break_lock(store: Store, holder: Holder, why: str) -> None:
 class RunLock:
     """Context manager: take the state's lock, heartbeat while held, release on exit."""
 
-    def __init__(self, store: Store, command: str, *, clock: Callable[[], float] = time.time):
+    def __init__(
+        self, store: Store, command: str, *, clock: Callable[[], float] = time.time,
+        on_break: Callable[[Holder], None] | None = None,
+    ) -> None:
         self.store, self.command, self.clock = store, command, clock
+        self.on_break = on_break  # tells the user whose lock was broken
         self.owner = uuid.uuid4().hex
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
 
-    def __enter__(self) -> RunLock:
+    def __enter__(self) -> Self:
         self.acquire()
         return self
 
@@ -89,6 +94,8 @@ class RunLock:
             if is_alive(holder, self.clock()):
                 raise self._held(holder)
             break_lock(self.store, holder, "holder is gone")
+            if self.on_break is not None:
+                self.on_break(holder)
         now = self.clock()
         try:
             with self.store._txn() as conn:

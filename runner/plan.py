@@ -15,7 +15,7 @@ step has an action and a reason a user can read:
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -28,6 +28,8 @@ TRAINING_KINDS = ("project", "dataset", "identity", "upload", "complete", "model
 TRAINING_SECONDS = 2 * 3600
 IMAGE_SECONDS = 20
 UPLOAD_SECONDS = 2
+# Where a file lives is not what it is (its sha256 is): moving the folder changes nothing.
+LOCATIONS = frozenset({"path"})
 
 
 @dataclass(frozen=True)
@@ -114,12 +116,16 @@ class _Planner:
         self.p, self.rec, self.hashes = pipeline, recorded, hashes
 
     def step(self, key: str, kind: str, inputs: dict[str, Any], **extra: Any) -> PlannedStep:
-        fp = fingerprint(kind, inputs)
+        fp = fingerprint(kind, {k: v for k, v in inputs.items() if k not in LOCATIONS})
         action, reason, remote = self._compare(key, fp, inputs)
         return PlannedStep(key, kind, fp, action, reason, inputs, remote, **extra)
 
     def _compare(self, key: str, fp: str, inputs: dict[str, Any]) -> tuple[str, str, str | None]:
         same = self.rec.find(key, fp)
+        if same is not None and same.status == "done" and not same.is_current \
+                and key.startswith("scene/"):
+            # Edited back (A -> B -> A): the file on disk is B's; fetch A's image again.
+            return "changed", "back to earlier inputs; its image is fetched again", None
         if same is not None and same.status == "done":
             return "done", "done before with these inputs", same.remote_id
         if same is not None:
@@ -193,6 +199,9 @@ class _Planner:
 
     def kept(self, step: PlannedStep) -> PlannedStep:
         old = self.rec.current(step.key)
+        if step.action == "create":
+            # e.g. a new training image: the old model never saw it, and its dataset is closed
+            return replace(step, action="kept", reason="not in the old model (--keep-model)")
         if step.action != "changed" or old is None:
             return step
         return PlannedStep(step.key, step.kind, old.fingerprint, "kept",

@@ -6,7 +6,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from runner.plan import Plan
+from runner.plan import TRAINING_KINDS, Plan, PlannedStep
 from runner.store import Recorded
 
 SYMBOLS = {"create": "+", "changed": "~", "resume": ">", "stale": "!", "kept": "=",
@@ -33,17 +33,16 @@ def plan_text(the_plan: Plan, *, verbose: bool = False) -> str:
     """A Terraform-like plan: one line per step that does something, then the totals."""
     lines = [f"Plan for {the_plan.pipeline.name} ({the_plan.pipeline.path.name}):"]
     uploads = [s for s in the_plan.steps if s.kind == "upload"]
+    todo = [u for u in uploads if u.is_work]
     for step in the_plan.steps:
-        if step.action == "done" and not verbose:
-            continue
-        if step.kind == "upload" and not verbose and step is not uploads[0]:
-            continue
         if step.kind == "upload" and not verbose:
-            todo = [u for u in uploads if u.is_work]
-            if todo:
-                lines.append(f"  + upload  {len(todo)} of {len(uploads)} training images")
-            continue
-        lines.append(f"  {SYMBOLS.get(step.action, '?')} {step.key:<28} {step.action}: {step.reason}")
+            if todo and step is todo[0]:  # one summary line instead of one per image
+                lines.append(f"  {_symbol(the_plan, step)} upload  {len(todo)} of "
+                             f"{len(uploads)} training images")
+        elif step.action != "done" or verbose:
+            reason = step.reason if step.reason.startswith(step.action) \
+                else f"{step.action}: {step.reason}"
+            lines.append(f"  {_symbol(the_plan, step)} {step.key:<28} {reason}")
     work = [s for s in the_plan.steps if s.is_work]
     done = sum(1 for s in the_plan.steps if s.action == "done")
     if the_plan.blocked:
@@ -53,9 +52,17 @@ def plan_text(the_plan: Plan, *, verbose: bool = False) -> str:
         lines.append("Nothing to do: every step is done.")
     else:
         hours = the_plan.estimate_seconds() / 3600
-        lines.append(f"{len(work)} to run, {done} done. Estimated cost: about "
+        prefix = "With --retrain: " if the_plan.blocked else ""
+        lines.append(f"{prefix}{len(work)} to run, {done} done. Estimated cost: about "
                      f"{the_plan.credits:g} credits; time: about {hours:.1f} h.")
     return "\n".join(lines)
+
+
+def _symbol(the_plan: Plan, step: PlannedStep) -> str:
+    """``!`` marks the training work a stale model blocks; the rest by action."""
+    if the_plan.blocked and step.is_work and step.kind in TRAINING_KINDS:
+        return "!"
+    return SYMBOLS.get(step.action, "?")
 
 
 def status_data(the_plan: Plan, recorded: Recorded, location: str,
