@@ -151,7 +151,8 @@ class Engine:
 
     def _execute(self, step: PlannedStep, fn: StepFunction) -> None:
         ctx = self.ctx
-        row = ctx.store.begin_step(step.key, step.kind, step.fingerprint)
+        row = ctx.store.begin_step(step.key, step.kind, step.fingerprint,
+                                   is_new=step.action == "create")
         ctx.emit("step", step.key, kind=step.kind, state="started", action=step.action)
         try:
             remote_id, outputs = fn(ctx, step, row)
@@ -163,9 +164,8 @@ class Engine:
         if outputs.get("detached"):
             return  # Ctrl-C while waiting for training: nothing to finish, nothing lost
         artifact = _artifact(step, remote_id, outputs) if step.kind == "scene" else None
-        event = {"kind": "step", "key": step.key, "state": "done", "remote_id": remote_id}
         ctx.store.finish_step(row.id, remote_id=remote_id, outputs={**outputs, "inputs": step.inputs},
-                              artifact=artifact, event=event)
+                              artifact=artifact)
         if step.kind in ID_KINDS and remote_id is not None:
             ctx.ids[step.kind] = int(remote_id)
         if step.kind == "scene":

@@ -4,6 +4,7 @@ overwritten silently.
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import os
 import tempfile
@@ -14,10 +15,16 @@ from typing import BinaryIO
 from runner.errors import ConfigError
 
 
+@functools.lru_cache(maxsize=8)
+def _resolved(root: Path) -> Path:
+    return root.resolve()
+
+
 def output_path(root: Path, scene: str, variation: int) -> Path:
-    """``<outputs>/<scene>/<n>.png``, refusing anything that would land outside ``root``."""
+    """``<outputs>/<scene>/<n>.png``, refusing anything that would land outside ``root``
+    (a scene name with ``..`` or a symlinked scene folder pointing elsewhere)."""
     path = (root / scene / f"{variation}.png").resolve()
-    if not path.is_relative_to(root.resolve()):
+    if not path.is_relative_to(_resolved(root)):
         raise ConfigError(f"output path for scene {scene!r} escapes the outputs folder {root}")
     return path
 

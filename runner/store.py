@@ -94,7 +94,7 @@ artifacts = Table(
     Column("step_id", Integer, ForeignKey("steps.id"), nullable=False, index=True),
     Column("scene", String(64), nullable=False),
     Column("variation", Integer, nullable=False),
-    Column("path", Text, nullable=False),
+    Column("path", Text, nullable=False, index=True),
     Column("sha256", String(64), nullable=False),
     Column("seed", Integer),
     Column("source", Text),
@@ -390,12 +390,15 @@ class Store:
 
     # --- steps --------------------------------------------------------------------------
 
-    def begin_step(self, key: str, kind: str, fingerprint: str) -> StepRow:
-        """Get or create the row for (key, fingerprint), make it current, count an attempt."""
+    def begin_step(self, key: str, kind: str, fingerprint: str, *, is_new: bool = False) -> StepRow:
+        """Get or create the row for (key, fingerprint), make it current, count an attempt.
+        ``is_new``: the plan saw no row for ``key`` at all, so there is nothing to look up."""
         now = _now()
         with self._txn() as conn:
-            row = conn.execute(_STEP_BY_KEY, {"b_key": key, "b_fp": fingerprint}).one_or_none()
-            conn.execute(_OTHERS_NOT_CURRENT, {"b_key": key, "b_fp": fingerprint})
+            row = None
+            if not is_new:
+                row = conn.execute(_STEP_BY_KEY, {"b_key": key, "b_fp": fingerprint}).one_or_none()
+                conn.execute(_OTHERS_NOT_CURRENT, {"b_key": key, "b_fp": fingerprint})
             if row is None:
                 values = {"key": key, "kind": kind, "fingerprint": fingerprint,
                           "status": "running", "is_current": True, "attempts": 1,
