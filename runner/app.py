@@ -7,12 +7,13 @@ the built-in simulator), open the state and take its lock, hash the inputs, plan
 from __future__ import annotations
 
 import os
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from runner.apienv import base_url_from_env, token_from_env
 from runner.context import Context, RunOptions
 from runner.engine import Engine, Summary
 from runner.fingerprint import hash_files
@@ -58,28 +59,60 @@ def _world_path(location: str) -> Path:
     return Path(location).with_suffix(".world.json")
 
 
+class Api:
+    """The API a run talks to: its identity (known at once, so the state can be checked and
+    the plan made without loading the HTTP stack) and a client made on first use."""
+
+    def __init__(self, identity: ApiIdentity, make_client: Callable[[], BriaClient]) -> None:
+        self.identity = identity
+        self._make_client = make_client
+        self._client: BriaClient | None = None
+
+    @property
+    def client(self) -> BriaClient:
+        if self._client is None:
+            self._client = self._make_client()
+        return self._client
+
+    def close(self) -> None:
+        if self._client is not None:
+            self._client.close()
+
+
 @contextmanager
 def open_api(
     location: str, simulate: bool, rpm: int | None, reporter: Reporter | None = None
-) -> Iterator[tuple[BriaClient, ApiIdentity]]:
-    from runner.bria import BriaClient
-
+) -> Iterator[Api]:
     def on_wait(endpoint: str, seconds: float) -> None:
         if reporter is not None and seconds >= 0.5:
             reporter.emit("wait", endpoint=endpoint, seconds=seconds)
 
+    def client(base_url: str, token: str) -> Callable[[], BriaClient]:
+        def make() -> BriaClient:
+            from runner.bria import BriaClient
+
+            return BriaClient(base_url, token, rpm=rpm, on_wait=on_wait)
+        return make
+
     if not simulate:
-        with BriaClient.from_env(rpm=rpm, on_wait=on_wait) as client:
-            yield client, ApiIdentity("real", client.base_url)
+        base_url, token = base_url_from_env(), token_from_env()
+        api = Api(ApiIdentity("real", base_url), client(base_url, token))
+        try:
+            yield api
+        finally:
+            api.close()
         return
     from runner.simulator import SimConfig, Simulator
 
     config = SimConfig(training_seconds=SIM_TRAINING_SECONDS,
                        generation_seconds=SIM_GENERATION_SECONDS,
                        persist_path=_world_path(location))
-    with Simulator(config) as sim, \
-            BriaClient(sim.base_url, config.token, rpm=rpm, on_wait=on_wait) as client:
-        yield client, ApiIdentity("simulated", sim.world_id)
+    with Simulator(config) as sim:
+        api = Api(ApiIdentity("simulated", sim.world_id), client(sim.base_url, config.token))
+        try:
+            yield api
+        finally:
+            api.close()
 
 
 def input_hashes(pipeline: Pipeline, store: Store) -> dict[Path, str]:
@@ -99,17 +132,20 @@ def run(
     for warning in warnings:
         reporter.emit("notice", message=str(warning))
     location = state_location(pipeline, target)
-    with open_api(location, target.simulate, rpm, reporter) as (client, identity), \
-            Store.open(location, identity) as store, \
+    with open_api(location, target.simulate, rpm, reporter) as api, \
+            Store.open(location, api.identity) as store, \
             RunLock(store, command, on_break=lambda holder: _lock_broken(reporter, holder)):
         hashes = input_hashes(pipeline, store)
-        the_plan = plan(pipeline, store.load(), hashes,
+        the_plan = plan(pipeline, store.load(with_artifacts=False), hashes,
                         retrain=options.retrain, keep_model=options.keep_model)
         work = [s for s in the_plan.steps if s.is_work]
         reporter.emit("plan", text=plan_summary(the_plan), credits=the_plan.credits,
                       uploads=sum(1 for s in work if s.kind == "upload"),
                       scenes=[s.key for s in work if s.kind == "scene"])
-        ctx = Context(pipeline, the_plan, store, client, reporter, options, hashes=hashes)
+        if not the_plan.has_work:
+            reporter.emit("finished", images=0)
+            return Summary()  # an unchanged, finished file: not a single request
+        ctx = Context(pipeline, the_plan, store, api.client, reporter, options, hashes=hashes)
         with graceful_interrupts(ctx.stop, reporter):
             return Engine(ctx).run()
 

@@ -13,7 +13,6 @@ The client is thread-safe: the engine calls it from a thread pool.
 
 from __future__ import annotations
 
-import os
 import random
 import time
 from collections.abc import Callable, Sequence
@@ -25,6 +24,7 @@ import httpx
 
 from runner import result_links
 from runner.api_session import ApiSession, Call
+from runner.apienv import DEFAULT_BASE_URL, api_root, base_url_from_env, token_from_env
 from runner.bria_answers import (
     ASPECT_RATIOS,
     DATASET_STATUSES,
@@ -37,7 +37,6 @@ from runner.bria_answers import (
     TRAINING_VERSIONS,
     Job,
     JobStatus,
-    api_root,
     as_dict,
     as_list,
     encode_image,
@@ -46,7 +45,7 @@ from runner.bria_answers import (
     submitted_job,
     text_field,
 )
-from runner.errors import ConfigError, JobLost, JobTimeout
+from runner.errors import JobLost, JobTimeout
 from runner.limiter import RateLimiter
 from runner.retry import RetryPolicy
 
@@ -67,7 +66,6 @@ __all__ = [
     "encode_image",
 ]
 
-DEFAULT_BASE_URL = "https://engine.prod.bria-api.com"
 TG = "/v1/tailored-gen"
 
 
@@ -107,14 +105,7 @@ class BriaClient:
     @classmethod
     def from_env(cls, **kw: Any) -> BriaClient:
         """A client for ``BRIA_API_URL`` (default Bria's production) with ``BRIA_API_TOKEN``."""
-        token = os.environ.get("BRIA_API_TOKEN", "").strip()
-        if not token:
-            raise ConfigError(
-                "BRIA_API_TOKEN is not set. Create an API token in the Bria console "
-                "(Account -> API Keys) and export it as BRIA_API_TOKEN, or try bria-run "
-                "without one using --simulate."
-            )
-        return cls(os.environ.get("BRIA_API_URL") or DEFAULT_BASE_URL, token, **kw)
+        return cls(base_url_from_env(), token_from_env(), **kw)
 
     def __repr__(self) -> str:
         return f"BriaClient(base_url={self.base_url!r})"

@@ -66,14 +66,6 @@ def encode_image(path: Path) -> InlineFile:
     return InlineFile(Path(path))
 
 
-def api_root(base_url: str) -> str:
-    """The root that /v1 and /v2 hang under; a URL given with /v1 or /v2 is forgiven."""
-    root = base_url.strip().rstrip("/")
-    for suffix in ("/v1", "/v2"):
-        root = root.removesuffix(suffix)
-    return root
-
-
 def json_or_none(response: httpx.Response) -> Any:
     try:
         return response.json() if response.content else None

@@ -17,9 +17,19 @@ from typing import Any
 CHUNK = 1 << 20
 
 
+def canonical(value: Any) -> str:
+    """The one canonical text of a value: sorted keys, no spaces."""
+    return json.dumps(value, sort_keys=True, separators=(",", ":"), default=str)
+
+
 def fingerprint(kind: str, inputs: Mapping[str, Any]) -> str:
-    canonical = json.dumps([kind, inputs], sort_keys=True, separators=(",", ":"), default=str)
-    return hashlib.sha256(canonical.encode()).hexdigest()
+    return hashlib.sha256(canonical([kind, inputs]).encode()).hexdigest()
+
+
+def fingerprint_parts(kind: str, *parts: str) -> str:
+    """A fingerprint over inputs already in canonical text: lets the planner encode what
+    many steps share (a scene's parameters, the model) once instead of once per step."""
+    return hashlib.sha256("\x1f".join((kind, *parts)).encode()).hexdigest()
 
 
 def sha256_file(path: Path) -> str:

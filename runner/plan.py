@@ -19,7 +19,7 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
-from runner.fingerprint import derived_seed, fingerprint
+from runner.fingerprint import canonical, derived_seed, fingerprint, fingerprint_parts
 from runner.spec import Pipeline, Scene
 from runner.store import Recorded, StepRow
 
@@ -115,8 +115,10 @@ class _Planner:
     def __init__(self, pipeline: Pipeline, recorded: Recorded, hashes: Mapping[Path, str]):
         self.p, self.rec, self.hashes = pipeline, recorded, hashes
 
-    def step(self, key: str, kind: str, inputs: dict[str, Any], **extra: Any) -> PlannedStep:
-        fp = fingerprint(kind, {k: v for k, v in inputs.items() if k not in LOCATIONS})
+    def step(self, key: str, kind: str, inputs: dict[str, Any], fp: str | None = None,
+             **extra: Any) -> PlannedStep:
+        if fp is None:
+            fp = fingerprint(kind, {k: v for k, v in inputs.items() if k not in LOCATIONS})
         action, reason, remote = self._compare(key, fp, inputs)
         return PlannedStep(key, kind, fp, action, reason, inputs, remote, **extra)
 
@@ -212,15 +214,18 @@ class _Planner:
 
     def scene_steps(self, model_ref: dict[str, Any]) -> list[PlannedStep]:
         steps = []
+        model_text = canonical(model_ref)
         for scene in self.p.scenes:
             params = self._scene_inputs(scene)
+            params_text = canonical(params)
             for n in range(1, scene.variations + 1):
                 seed = (scene.seed + n - 1) if scene.seed is not None else derived_seed(
                     self.p.name, scene.name, n)
                 inputs = {**params, "model": model_ref, "variation": n, "seed": seed}
+                fp = fingerprint_parts("scene", params_text, model_text, f"{n}:{seed}")
                 steps.append(self.step(
-                    f"scene/{scene.name}/{n}", "scene", inputs, scene=scene.name, variation=n,
-                    seed=seed, credits=self.p.prices.image,
+                    f"scene/{scene.name}/{n}", "scene", inputs, fp, scene=scene.name,
+                    variation=n, seed=seed, credits=self.p.prices.image,
                 ))
         return steps
 

@@ -12,6 +12,7 @@ PostgreSQL later.
 
 from __future__ import annotations
 
+import functools
 import json
 import os
 import threading
@@ -155,12 +156,18 @@ class StepRow:
     status: str
     is_current: bool
     remote_id: str | None
-    outputs: dict[str, Any]
+    outputs_raw: str | dict[str, Any] | None  # JSON text as stored; decoded on first use
     attempts: int
     error: str | None
     started_at: float | None
     finished_at: float | None
     is_new: bool = False  # created by this begin_step: it can have no intents yet
+
+    @functools.cached_property
+    def outputs(self) -> dict[str, Any]:
+        # Lazy: resuming a long history reads thousands of rows whose outputs nobody needs.
+        raw = self.outputs_raw
+        return raw if isinstance(raw, dict) else _load(raw)
 
 
 @dataclass(frozen=True)
@@ -362,13 +369,15 @@ class Store:
 
     # --- reading ------------------------------------------------------------------------
 
-    def load(self) -> Recorded:
-        """Read every step, artifact and meta value: the planner's whole input from state."""
+    def load(self, *, with_artifacts: bool = True) -> Recorded:
+        """Read every step, meta value and (unless told not to) artifact: the planner's whole
+        input from state."""
         recorded = Recorded()
         with self.engine.connect() as conn:
             for row in conn.execute(select(steps).order_by(steps.c.id)):
                 recorded.steps.setdefault(row.key, []).append(_step(row))
-            recorded.artifacts = [_artifact(r) for r in conn.execute(select(artifacts))]
+            if with_artifacts:
+                recorded.artifacts = [_artifact(r) for r in conn.execute(select(artifacts))]
             recorded.meta = dict(conn.execute(select(meta.c.key, meta.c.value)).all())
         return recorded
 
@@ -514,7 +523,7 @@ class Store:
 def _step_from(step_id: int, values: dict[str, Any]) -> StepRow:
     return StepRow(
         id=step_id, key=values["key"], kind=values["kind"], fingerprint=values["fingerprint"],
-        status=values["status"], is_current=True, remote_id=None, outputs={},
+        status=values["status"], is_current=True, remote_id=None, outputs_raw=None,
         attempts=values["attempts"], error=None, started_at=values["started_at"],
         finished_at=None, is_new=True,
     )
@@ -523,7 +532,7 @@ def _step_from(step_id: int, values: dict[str, Any]) -> StepRow:
 def _step(row: Any) -> StepRow:
     return StepRow(
         id=row.id, key=row.key, kind=row.kind, fingerprint=row.fingerprint, status=row.status,
-        is_current=bool(row.is_current), remote_id=row.remote_id, outputs=_load(row.outputs),
+        is_current=bool(row.is_current), remote_id=row.remote_id, outputs_raw=row.outputs,
         attempts=row.attempts, error=row.error, started_at=row.started_at,
         finished_at=row.finished_at,
     )

@@ -1,0 +1,114 @@
+"""One bria-run run in a fresh process, timed from the inside; prints one JSON line.
+
+    BENCH_API_TOKEN=... python -m tests.benchmarks.worker '{"pipeline": ..., ...}'
+
+It does what ``runner.app.run`` does (load and validate the file, open the state, hash the
+inputs, plan, then load the HTTP client and execute) with two differences a benchmark needs:
+the client's rate-limit window is scaled like the simulator's, and the first request on the
+wire is timestamped.
+Times are ``time.time()`` stamps, so the parent can measure from before it spawned us.
+"""
+
+from __future__ import annotations
+
+import time
+
+STARTED = time.time()  # before any heavy import: "process start" as seen from inside
+
+import json
+import os
+import resource
+import sys
+from pathlib import Path
+from typing import Any
+
+
+def _timed_client(job: dict[str, Any], token: str) -> tuple[Any, Any]:
+    """A client whose transport remembers when the first request went out. httpx is
+    imported here, after planning, as bria-run itself does."""
+    import httpx
+
+    from runner.bria import BriaClient
+
+    class TimedTransport(httpx.HTTPTransport):
+        first: float | None = None
+
+        def handle_request(self, request: httpx.Request) -> httpx.Response:
+            if self.first is None:
+                self.first = time.time()
+            return super().handle_request(request)
+
+    transport = TimedTransport()
+    client = BriaClient(job["base_url"], token, rpm=job.get("rpm"),
+                        window=job.get("window", 60.0), transport=transport)
+    return client, transport
+
+
+class _MarkingReporter:
+    """Remembers when each phase began and when the first/last step of each kind ended."""
+
+    def __init__(self) -> None:
+        self.marks: dict[str, float] = {}
+
+    def emit(self, event: str, key: str | None = None, **data: Any) -> None:
+        now = time.time()
+        if event == "phase":
+            self.marks.setdefault(f"phase:{data.get('name')}", now)
+        elif event == "step" and data.get("state") == "done":
+            self.marks.setdefault(f"first_done:{data.get('kind')}", now)
+            self.marks[f"last_done:{data.get('kind')}"] = now
+
+    def close(self) -> None:
+        pass
+
+
+def run(job: dict[str, Any], token: str) -> dict[str, Any]:
+    from runner.app import input_hashes
+    from runner.context import Context, RunOptions
+    from runner.engine import Engine
+    from runner.loader import load_pipeline
+    from runner.plan import plan
+    from runner.store import ApiIdentity, Store
+
+    out: dict[str, Any] = {"started": STARTED, "imported": time.time()}
+    cpu0 = time.process_time()
+    pipeline, _warnings = load_pipeline(Path(job["pipeline"]))
+    out["loaded"], out["cpu_load"] = time.time(), time.process_time() - cpu0
+    with Store.open(job["state"], ApiIdentity("real", job["base_url"])) as store:
+        hashes = input_hashes(pipeline, store)
+        the_plan = plan(pipeline, store.load(with_artifacts=False), hashes)
+        out["planned"], out["cpu_plan"] = time.time(), time.process_time() - cpu0
+        out["steps"] = sum(1 for s in the_plan.steps if s.is_work)
+        out["maxrss_planned_mb"] = _maxrss_mb()
+        if job.get("plan_only"):
+            return out
+        options = RunOptions(job_poll=job.get("job_poll", 2.0), poll_every=job.get("poll_every"))
+        reporter = _MarkingReporter()
+        client, transport = _timed_client(job, token)
+        with client:
+            ctx = Context(pipeline, the_plan, store, client, reporter, options, hashes=hashes)
+            cpu1, began = time.process_time(), time.time()
+            summary = Engine(ctx).run()
+            out["cpu_engine"] = time.process_time() - cpu1
+            out["began"], out["ended"] = began, time.time()
+            out["first_request"] = transport.first
+            out["images"] = summary.images
+            out["marks"] = reporter.marks
+            out["client"] = client.stats()
+    return out
+
+
+def _maxrss_mb() -> float:
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+
+def main(argv: list[str]) -> int:
+    job = json.loads(argv[1])
+    out = run(job, os.environ["BENCH_API_TOKEN"])
+    out["maxrss_mb"] = _maxrss_mb()
+    print(json.dumps(out))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv))
