@@ -7,6 +7,7 @@ reconciler that finds the resource again by its deterministic name.
 
 from __future__ import annotations
 
+import tempfile
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -66,14 +67,14 @@ def do_identity(ctx: Context, step: PlannedStep, row: StepRow) -> Outcome:
     field = "caption_prefix" if ctx.pipeline.is_legacy else "visual_schema"
     text = c.identity.text
     if c.identity.mode == "auto":
-        samples = _samples(ctx)
-
         def send() -> Answer:
-            if ctx.pipeline.is_legacy:
-                made = ctx.client.generate_prefix(samples, ip_type=c.type, ip_medium=c.medium,
-                                                  ip_name=c.name)
-            else:
-                made = ctx.client.generate_visual_schema(samples)
+            with tempfile.TemporaryDirectory(prefix="bria-run-samples-") as tmp:
+                samples = [_small_copy(p, Path(tmp)) for p in _samples(ctx)]
+                if ctx.pipeline.is_legacy:
+                    made = ctx.client.generate_prefix(samples, ip_type=c.type,
+                                                      ip_medium=c.medium, ip_name=c.name)
+                else:
+                    made = ctx.client.generate_visual_schema(samples)
             return "-", {"text": made}
 
         _, data = ensure_remote(ctx.remote, row, f"generate_{field}", send)
@@ -85,6 +86,23 @@ def do_identity(ctx: Context, step: PlannedStep, row: StepRow) -> Outcome:
         if ctx.client.get_dataset(dataset_id).get(field) != text:
             raise
     return None, {field: text}
+
+
+SAMPLE_SIDE = 1024  # enough to describe a character; keeps one request of 5-10 images small
+
+
+def _small_copy(path: Path, folder: Path) -> Path:
+    """The image itself when small; else a copy scaled to SAMPLE_SIDE (identity requests
+    carry all samples in one body: ten 8 MB images would make it about 110 MB)."""
+    if path.stat().st_size <= 1_500_000:
+        return path
+    from PIL import Image
+
+    with Image.open(path) as image:
+        image.thumbnail((SAMPLE_SIDE, SAMPLE_SIDE))
+        target = folder / f"{path.stem}.png"
+        image.save(target, "PNG")
+    return target
 
 
 def _samples(ctx: Context) -> list[Any]:

@@ -69,3 +69,22 @@ def test_long_outage_ends_with_a_clear_error_and_a_resumable_state(tmp_path: Pat
         stats = sim.stats()
         assert stats["created"]["projects"] == 1 and stats["duplicates"]["projects"] == 0
         assert stats["calls"]["GET /v1/tailored-gen/projects"] == 1  # reconciled before sending
+
+
+def test_big_identity_samples_are_sent_scaled_down(tmp_path: Path) -> None:
+    """generate_visual_schema carries every sample in one body: 8 MB images go as 1024 px."""
+    import os
+
+    from PIL import Image
+
+    from runner.training import _small_copy
+
+    big = tmp_path / "big.png"
+    Image.frombytes("RGB", (1600, 1600), os.urandom(1600 * 1600 * 3)).save(big)
+    small = tmp_path / "small.png"
+    make_image(small, 1)
+    assert _small_copy(small, tmp_path / "out") == small  # small files go as they are
+    (tmp_path / "out").mkdir()
+    copy = _small_copy(big, tmp_path / "out")
+    with Image.open(copy) as image:
+        assert max(image.size) == 1024
