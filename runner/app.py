@@ -136,8 +136,8 @@ def run(
             Store.open(location, api.identity) as store, \
             RunLock(store, command, on_break=lambda holder: _lock_broken(reporter, holder)):
         hashes = input_hashes(pipeline, store)
-        the_plan = plan(pipeline, store.load(with_artifacts=False), hashes,
-                        retrain=options.retrain, keep_model=options.keep_model)
+        the_plan = plan_from_state(pipeline, store, hashes, retrain=options.retrain,
+                                   keep_model=options.keep_model)
         work = [s for s in the_plan.steps if s.is_work]
         reporter.emit("plan", text=plan_summary(the_plan), credits=the_plan.credits,
                       uploads=sum(1 for s in work if s.kind == "upload"),
@@ -148,6 +148,20 @@ def run(
         ctx = Context(pipeline, the_plan, store, api.client, reporter, options, hashes=hashes)
         with graceful_interrupts(ctx.stop, reporter):
             return Engine(ctx).run()
+
+
+def plan_from_state(
+    pipeline: Pipeline, store: Store, hashes: dict[Path, str], **flags: bool
+) -> Plan:
+    """Plan from the rows in use now; only when an input changed, look in the history for a
+    step already done with the new inputs (an edit undone) and plan again with it."""
+    recorded = store.load(with_artifacts=False, current_only=True)
+    the_plan = plan(pipeline, recorded, hashes, **flags)
+    changed = [(s.key, s.fingerprint) for s in the_plan.steps if s.action == "changed"]
+    if changed:
+        store.add_rows_for(recorded, changed)
+        the_plan = plan(pipeline, recorded, hashes, **flags)
+    return the_plan
 
 
 def _lock_broken(reporter: Reporter, holder: Holder) -> None:

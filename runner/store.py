@@ -369,17 +369,31 @@ class Store:
 
     # --- reading ------------------------------------------------------------------------
 
-    def load(self, *, with_artifacts: bool = True) -> Recorded:
-        """Read every step, meta value and (unless told not to) artifact: the planner's whole
-        input from state."""
+    def load(self, *, with_artifacts: bool = True, current_only: bool = False) -> Recorded:
+        """Read the steps (``current_only``: only the rows in use now, not the history of
+        earlier inputs), meta values and (unless told not to) artifacts: the planner's input."""
         recorded = Recorded()
+        query = select(steps).order_by(steps.c.id)
+        if current_only:
+            query = query.where(steps.c.is_current.is_(True))
         with self.engine.connect() as conn:
-            for row in conn.execute(select(steps).order_by(steps.c.id)):
+            for row in conn.execute(query):
                 recorded.steps.setdefault(row.key, []).append(_step(row))
             if with_artifacts:
                 recorded.artifacts = [_artifact(r) for r in conn.execute(select(artifacts))]
             recorded.meta = dict(conn.execute(select(meta.c.key, meta.c.value)).all())
         return recorded
+
+    def add_rows_for(self, recorded: Recorded, pairs: list[tuple[str, str]]) -> None:
+        """Add to ``recorded`` the earlier rows with these (key, fingerprint): a file edited
+        back to inputs it had before finds its old step again."""
+        wanted = set(pairs)
+        with self.engine.connect() as conn:
+            for key in sorted({key for key, _ in pairs}):
+                for row in conn.execute(select(steps).where(steps.c.key == key,
+                                                            steps.c.is_current.is_(False))):
+                    if (row.key, row.fingerprint) in wanted:
+                        recorded.steps.setdefault(row.key, []).insert(0, _step(row))
 
     def step(self, step_id: int) -> StepRow:
         with self.engine.connect() as conn:

@@ -63,11 +63,10 @@ class _MarkingReporter:
 
 
 def run(job: dict[str, Any], token: str) -> dict[str, Any]:
-    from runner.app import input_hashes
+    from runner.app import input_hashes, plan_from_state
     from runner.context import Context, RunOptions
     from runner.engine import Engine
     from runner.loader import load_pipeline
-    from runner.plan import plan
     from runner.store import ApiIdentity, Store
 
     out: dict[str, Any] = {"started": STARTED, "imported": time.time()}
@@ -76,7 +75,7 @@ def run(job: dict[str, Any], token: str) -> dict[str, Any]:
     out["loaded"], out["cpu_load"] = time.time(), time.process_time() - cpu0
     with Store.open(job["state"], ApiIdentity("real", job["base_url"])) as store:
         hashes = input_hashes(pipeline, store)
-        the_plan = plan(pipeline, store.load(with_artifacts=False), hashes)
+        the_plan = plan_from_state(pipeline, store, hashes)
         out["planned"], out["cpu_plan"] = time.time(), time.process_time() - cpu0
         out["steps"] = sum(1 for s in the_plan.steps if s.is_work)
         out["maxrss_planned_mb"] = _maxrss_mb()
