@@ -195,13 +195,29 @@ def open_recorded(target: Target) -> Iterator[tuple[Pipeline, Store | None, Reco
         yield pipeline, store, store.load(), location
 
 
-def make_plan(target: Target, *, retrain: bool = False, keep_model: bool = False) -> Plan:
-    with open_recorded(target) as (pipeline, store, recorded, _):
+@dataclass(frozen=True)
+class Snapshot:
+    """What `plan`, `status` and `outputs` show: the plan, the state, its live lock holder."""
+
+    plan: Plan
+    recorded: Recorded
+    location: str
+    lock: dict[str, object] | None
+
+
+def snapshot(target: Target, *, retrain: bool = False, keep_model: bool = False) -> Snapshot:
+    """Read the state and plan against it; sends nothing, writes nothing but the hash cache."""
+    from runner.lock import live_holder
+
+    with open_recorded(target) as (pipeline, store, recorded, location):
         if store is None:
             hashes, _fresh = hash_files(_all_inputs(pipeline), {})
+            lock = None
         else:
             hashes = input_hashes(pipeline, store)
-        return plan(pipeline, recorded, hashes, retrain=retrain, keep_model=keep_model)
+            lock = live_holder(store)
+        the_plan = plan(pipeline, recorded, hashes, retrain=retrain, keep_model=keep_model)
+        return Snapshot(the_plan, recorded, location, lock)
 
 
 def _all_inputs(pipeline: Pipeline) -> list[Path]:

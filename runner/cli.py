@@ -197,12 +197,12 @@ def run(pipeline: Path, simulate: bool, state: str | None, retrain: bool, keep_m
 def plan(pipeline: Path, simulate: bool, state: str | None, retrain: bool, keep_model: bool,
          detailed_exitcode: bool, as_json: bool, verbose: bool) -> None:
     """Show what a run of PIPELINE would do and cost, and why. Sends nothing."""
-    from runner.app import Target, make_plan
+    from runner.app import Target, snapshot
     from runner.report import plan_data, plan_text
 
     try:
-        the_plan = make_plan(Target(pipeline, state, simulate), retrain=retrain,
-                             keep_model=keep_model)
+        the_plan = snapshot(Target(pipeline, state, simulate), retrain=retrain,
+                            keep_model=keep_model).plan
     except PipelineInvalid as exc:
         if detailed_exitcode:  # 2 means "work to do" here, so an invalid file is an error: 1
             click.echo(str(exc), err=True)
@@ -227,15 +227,12 @@ def plan(pipeline: Path, simulate: bool, state: str | None, retrain: bool, keep_
 def status(pipeline: Path, simulate: bool, state: str | None, as_json: bool) -> None:
     """Show each step and scene of PIPELINE with its state, the model's training status,
     credits spent so far and the outputs. Sends nothing."""
-    from runner.app import Target, open_recorded
-    from runner.plan import plan as make
+    from runner.app import Target, snapshot
     from runner.report import status_data, status_text
 
     try:
-        with open_recorded(Target(pipeline, state, simulate)) as (spec, store, recorded, where):
-            hashes = _hashes(spec, store)
-            lock = _lock_info(store)
-            data = status_data(make(spec, recorded, hashes), recorded, where, lock)
+        seen = snapshot(Target(pipeline, state, simulate))
+        data = status_data(seen.plan, seen.recorded, seen.location, seen.lock)
     except BriaRunError as exc:
         fail(exc)
     click.echo(json.dumps(data, indent=2) if as_json else status_text(data))
@@ -248,13 +245,12 @@ def status(pipeline: Path, simulate: bool, state: str | None, as_json: bool) -> 
 @click.option("--json", "as_json", is_flag=True, help="Print the list as JSON.")
 def outputs(pipeline: Path, simulate: bool, state: str | None, as_json: bool) -> None:
     """List PIPELINE's output files with scene, seed and sha256, and the model id."""
-    from runner.app import Target, open_recorded
-    from runner.plan import plan as make
+    from runner.app import Target, snapshot
     from runner.report import outputs_data
 
     try:
-        with open_recorded(Target(pipeline, state, simulate)) as (spec, store, recorded, _):
-            data = outputs_data(recorded, make(spec, recorded, _hashes(spec, store)))
+        seen = snapshot(Target(pipeline, state, simulate))
+        data = outputs_data(seen.recorded, seen.plan)
     except BriaRunError as exc:
         fail(exc)
     if as_json:
@@ -290,27 +286,6 @@ def unlock(pipeline: Path, simulate: bool, state: str | None, yes: bool) -> None
             click.echo("lock broken.")
     except BriaRunError as exc:
         fail(exc)
-
-
-def _hashes(spec: Any, store: Any) -> Any:
-    from runner.app import _all_inputs, input_hashes
-    from runner.fingerprint import hash_files
-
-    if store is None:
-        return hash_files(_all_inputs(spec), {})[0]
-    return input_hashes(spec, store)
-
-
-def _lock_info(store: Any) -> dict[str, Any] | None:
-    if store is None:
-        return None
-    from runner.lock import current_holder, is_alive
-
-    holder = current_holder(store)
-    if holder is None or not is_alive(holder, __import__("time").time()):
-        return None
-    return {"pid": holder.pid, "host": holder.host, "command": holder.command,
-            "since": holder.since()}
 
 
 def _reporter(as_json: bool, quiet: bool) -> Any:

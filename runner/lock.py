@@ -61,6 +61,15 @@ def is_alive(holder: Holder, now: float, host: str | None = None) -> bool:
     return True
 
 
+def live_holder(store: Store) -> dict[str, object] | None:
+    """The runner holding the state now, if it is alive, as data for `status`."""
+    holder = current_holder(store)
+    if holder is None or not is_alive(holder, time.time()):
+        return None
+    return {"pid": holder.pid, "host": holder.host, "command": holder.command,
+            "since": holder.since()}
+
+
 def break_lock(store: Store, holder: Holder, why: str) -> None:
     with store._txn() as conn:
         conn.execute(delete(locks).where(locks.c.id == 1, locks.c.owner == holder.owner))
