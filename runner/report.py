@@ -51,10 +51,10 @@ def plan_text(the_plan: Plan, *, verbose: bool = False) -> str:
     if not work and not the_plan.blocked:
         lines.append("Nothing to do: every step is done.")
     else:
-        hours = the_plan.estimate_seconds() / 3600
         prefix = "With --retrain: " if the_plan.blocked else ""
         lines.append(f"{prefix}{len(work)} to run, {done} done. Estimated cost: about "
-                     f"{the_plan.credits:g} credits; time: about {hours:.1f} h.")
+                     f"{the_plan.credits:g} credits; time: about "
+                     f"{_duration(the_plan.estimate_seconds())}.")
     return "\n".join(lines)
 
 
@@ -143,3 +143,9 @@ def status_text(data: dict[str, Any]) -> str:
         lock = data["lock"]
         lines.append(f"running now: pid {lock['pid']} on {lock['host']} since {lock['since']}")
     return "\n".join(lines)
+
+
+def _duration(seconds: float) -> str:
+    if seconds >= 3600:
+        return f"{seconds / 3600:.1f} h"
+    return f"{max(1, round(seconds / 60))} min"
