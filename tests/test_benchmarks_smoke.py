@@ -16,9 +16,11 @@ import pytest
 REPO = Path(__file__).resolve().parent.parent
 SCENARIO_ROWS = {
     "S1": "S1 rate-limited makespan",
-    "S2": "S2 engine CPU per step",
+    "S2": "S2 engine CPU per step, in-process Bria",
+    "S2-http": "S2 CPU per step over loopback HTTP",
     "S3-plan": "S3 resume: start to plan",
     "S3-request": "S3 resume: start to first request",
+    "S3-history": "S3 resume, long history of a 10-scene file: start to plan",
     "S4": "S4 peak RSS",
     "S5-help": "S5 bria-run --help",
     "S5-validate": "S5 bria-run validate",

@@ -21,7 +21,8 @@ def _peak(root: Path, images: list[Path]) -> float:
     (folder / "training").mkdir(parents=True)
     for image in images:  # hard links: the same bytes, no extra disk or time
         os.link(image, folder / "training" / image.name)
-    pipeline = write_pipeline(folder, text_scenes(1), concurrency=4, samples=SAMPLES)
+    pipeline = write_pipeline(folder, text_scenes(1), concurrency=4,
+                              samples=min(SAMPLES, len(images)))
     with SimProcess(INSTANT) as sim:
         job = {"pipeline": str(pipeline), "state": str(folder / "state.sqlite"),
                "base_url": sim.base_url, "rpm": None, "job_poll": 0.05, "poll_every": 0.05}
