@@ -14,6 +14,7 @@ from typing import Any
 
 import httpx
 import pytest
+from fakes import FakeTime
 
 import runner
 from runner import errors
@@ -24,17 +25,6 @@ BASE = "http://bria.test"
 Handler = Callable[[httpx.Request], httpx.Response]
 
 
-class FakeTime:
-    def __init__(self) -> None:
-        self.now = 1000.0
-        self.sleeps: list[float] = []
-
-    def clock(self) -> float:
-        return self.now
-
-    def sleep(self, seconds: float) -> None:
-        self.sleeps.append(seconds)
-        self.now += seconds
 
 
 class Recorder:

@@ -12,31 +12,16 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from fakes import FakeTime
 
 from runner import errors
+from runner import simulator as sim
 from runner.bria import BriaClient
 from tests.chain_demo import api_calls, fibo_chain, legacy_chain, make_images, train
-
-sim = pytest.importorskip("runner.simulator")
-if not hasattr(sim, "Simulator"):
-    pytest.skip("runner.simulator is not finished yet", allow_module_level=True)
 
 TOKEN = "sim-test-token"
 
 
-class FakeTime:
-    """For retry paths: back-offs are recorded, not slept."""
-
-    def __init__(self) -> None:
-        self.now = 0.0
-        self.sleeps: list[float] = []
-
-    def clock(self) -> float:
-        return self.now
-
-    def sleep(self, seconds: float) -> None:
-        self.sleeps.append(seconds)
-        self.now += seconds
 
 
 @pytest.fixture

@@ -7,23 +7,13 @@ import threading
 import time
 
 import pytest
+from fakes import FakeTime
 
 from runner.limiter import RateLimiter
 
 KEY = "GET /v2/status/{id}"
 
 
-class FakeTime:
-    def __init__(self) -> None:
-        self.now = 1000.0
-        self.sleeps: list[float] = []
-
-    def clock(self) -> float:
-        return self.now
-
-    def sleep(self, seconds: float) -> None:
-        self.sleeps.append(seconds)
-        self.now += seconds
 
 
 def run_requests(
