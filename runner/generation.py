@@ -63,7 +63,7 @@ def _structured_prompt(ctx: Context, step: PlannedStep, row: StepRow, scene: Sce
     """The scene reference as a structured prompt; kept in the step so a resume reuses it."""
     assert scene.reference is not None
     reference = scene.reference
-    known = None if row.is_new else ctx.store.step(row.id).outputs.get("structured_prompt")
+    known = ctx.store.step(row.id).outputs.get("structured_prompt")
     if known:
         return str(known)
     for attempt in range(1, ATTEMPTS + 1):

@@ -98,8 +98,6 @@ def landed(env: Remote, step: StepRow, op: str) -> Answer | None:
 def _settle_previous(
     env: Remote, step: StepRow, op: str, reconcile: Callable[[], Answer | None] | None
 ) -> Answer | None:
-    if step.is_new:
-        return None  # its row was created just now: no earlier intent can exist
     previous = _intents(env, step, op)
     if not previous:
         return None

@@ -161,7 +161,6 @@ class StepRow:
     error: str | None
     started_at: float | None
     finished_at: float | None
-    is_new: bool = False  # created by this begin_step: it can have no intents yet
 
     @functools.cached_property
     def outputs(self) -> dict[str, Any]:
@@ -539,7 +538,7 @@ def _step_from(step_id: int, values: dict[str, Any]) -> StepRow:
         id=step_id, key=values["key"], kind=values["kind"], fingerprint=values["fingerprint"],
         status=values["status"], is_current=True, remote_id=None, outputs_raw=None,
         attempts=values["attempts"], error=None, started_at=values["started_at"],
-        finished_at=None, is_new=True,
+        finished_at=None,
     )
 
 

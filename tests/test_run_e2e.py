@@ -131,7 +131,8 @@ def test_one_scene_refused_by_moderation_does_not_stop_the_others(
 def test_expired_result_link_is_regenerated_with_the_same_seed(
     tmp_path: Path, sim: Simulator
 ) -> None:
-    scenes = [{"name": "reading", "prompt": "Luna reading by the fire", "seed": 5}]
+    scenes = [{"name": "forest", "reference": "scenes/forest.png", "prompt": "Luna in a forest",
+               "seed": 5}]
     reference = write_pipeline(tmp_path / "ref", scenes=scenes)
     assert run(reference, sim).returncode == 0
     path = write_pipeline(tmp_path / "run", name="luna-expiring", scenes=scenes)
@@ -143,7 +144,9 @@ def test_expired_result_link_is_regenerated_with_the_same_seed(
     resumed = run(path, sim)
     assert resumed.returncode == 0, resumed.stderr
     assert pngs(tmp_path / "run") == pngs(tmp_path / "ref")  # same seed, same image
-    assert sim_stats(sim.base_url)["calls"]["POST /v2/image/generate/tailored"] == 3
+    calls = sim_stats(sim.base_url)["calls"]
+    assert calls["POST /v2/image/generate/tailored"] == 3  # ref run, expired one, regenerated
+    assert calls["POST /v2/structured_prompt/generate"] == 2  # reused, not asked again
 
 
 def test_transient_faults_are_survived_without_duplicates(tmp_path: Path, sim: Simulator) -> None:
