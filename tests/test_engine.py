@@ -88,3 +88,52 @@ def test_big_identity_samples_are_sent_scaled_down(tmp_path: Path) -> None:
     copy = _small_copy(big, tmp_path / "out")
     with Image.open(copy) as image:
         assert max(image.size) == 1024
+
+
+def test_link_expired_in_the_same_run_regenerates_without_a_new_structured_prompt(
+    tmp_path: Path,
+) -> None:
+    from dataclasses import replace
+    from typing import Any, BinaryIO
+
+    from runner.bria_answers import Job, JobStatus
+    from runner.errors import ResultExpired
+    from tests.benchmarks.fakebria import FakeBria
+
+    class ExpiringOnce(FakeBria):
+        def __init__(self) -> None:
+            super().__init__()
+            self.structured, self.generated, self.expired = 0, 0, False
+
+        def generate_structured_prompt(self, **body: Any) -> Job:
+            self.structured += 1
+            return Job(f"sp-{self.structured}", None)
+
+        def get_status(self, request_id: str) -> JobStatus:
+            if request_id.startswith("sp-"):
+                return JobStatus("COMPLETED", {"structured_prompt": "{}"})
+            return super().get_status(request_id)
+
+        def generate_tailored(self, **body: Any) -> Job:
+            self.generated += 1
+            return super().generate_tailored(**body)
+
+        def download(self, url: str, out: BinaryIO) -> str:
+            if not self.expired:
+                self.expired = True
+                raise ResultExpired("/x.png")
+            return super().download(url, out)
+
+    base = pipeline(tmp_path)
+    reference = make_image(tmp_path / "scenes" / "forest.png", 9)
+    spec = replace(base, scenes=(Scene(name="forest", prompt="Luna", reference=reference),),
+                   training=Training(model_id=7))
+    bria = ExpiringOnce()
+    hashes, _ = hash_files([reference], {})
+    with Store.open(tmp_path / "s.sqlite", ApiIdentity("real", "fake")) as store:
+        ctx = Context(spec, plan(spec, store.load(), hashes), store, bria,  # type: ignore[arg-type]
+                      QuietReporter(), RunOptions(job_poll=0.0), hashes=hashes,
+                      pause=lambda _s: None)
+        Engine(ctx).run()
+    assert (bria.structured, bria.generated) == (1, 2)
+    assert (tmp_path / "outputs" / "forest" / "1.png").exists()
