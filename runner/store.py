@@ -42,6 +42,7 @@ from sqlalchemy import (
     update,
 )
 from sqlalchemy.engine import Connection, Engine
+from sqlalchemy.exc import ArgumentError, NoSuchModuleError, SQLAlchemyError
 
 from runner.errors import StateError
 
@@ -300,14 +301,21 @@ class Store:
         url = state_url(location)
         if url.startswith("sqlite:///") and not create and not Path(url[10:]).exists():
             raise StateError(f"no state at {location}: nothing has run for this pipeline yet")
-        _create_sqlite_file(url)
-        engine = create_engine(url)
+        try:
+            _create_sqlite_file(url)
+            engine = create_engine(url)
+        except (OSError, ArgumentError, NoSuchModuleError, ImportError) as exc:
+            raise StateError(f"cannot open the state at {location}: {exc}") from exc
         _dialect_setup(engine)
         store = cls(engine, str(location))
         try:
             metadata.create_all(engine)
             if api is not None:
                 store._check_meta(api)
+        except SQLAlchemyError as exc:
+            engine.dispose()
+            raise StateError(f"cannot use the state at {location}: {exc.__class__.__name__}: "
+                             f"{exc.orig if hasattr(exc, 'orig') else exc}") from exc
         except Exception:
             engine.dispose()
             raise

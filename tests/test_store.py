@@ -94,3 +94,17 @@ def test_dead_holders_lock_is_broken(tmp_path: Path, store: Store) -> None:
         assert holder is not None and holder.command == "bria-run new"
     kinds = [e["kind"] for e in store.events_since()]
     assert "lock_broken" in kinds
+
+
+def test_a_file_that_is_not_a_state_gets_a_clear_error(tmp_path: Path) -> None:
+    bad = tmp_path / "notes.sqlite"
+    bad.write_text("these are my notes, not a database")
+    with pytest.raises(StateError, match="cannot use the state at .*: DatabaseError: file is "
+                                         "not a database"):
+        Store.open(bad, REAL)
+    assert bad.read_text() == "these are my notes, not a database"  # untouched
+
+
+def test_a_database_url_without_its_driver_gets_a_clear_error() -> None:
+    with pytest.raises(StateError, match="cannot open the state at postgresql://"):
+        Store.open("postgresql://runner@127.0.0.1:9/bria", REAL)
