@@ -358,7 +358,7 @@ def simulate(port: int, token: str, rpm: int, latency: float, training_seconds: 
     two export lines it prints. Counters: GET <url>/__sim/stats.
     """
     import signal
-    import time
+    import threading
 
     from runner.errors import ConfigError
     from runner.simulator import SimConfig, Simulator
@@ -374,17 +374,15 @@ def simulate(port: int, token: str, rpm: int, latency: float, training_seconds: 
     except OSError as exc:
         fail(ConfigError(f"cannot serve on 127.0.0.1:{port}: {exc.strerror or exc}. "
                          f"Choose another --port (0 picks a free one)."))
-    signal.signal(signal.SIGTERM, _interrupt)  # `kill` stops it as cleanly as Ctrl-C
+    stopping = threading.Event()
+    # Ctrl-C and `kill` only set a flag: the main loop notices it and stops the server, so no
+    # exception can land in the middle of start-up or shutdown.
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(sig, lambda _signum, _frame: stopping.set())
     click.echo(f"Bria simulator serving at {simulator.base_url} (Ctrl-C stops it)")
     click.echo(f"export BRIA_API_URL={simulator.base_url}")
     click.echo(f"export BRIA_API_TOKEN={token}")
-    try:
-        while True:
-            time.sleep(3600)
-    except KeyboardInterrupt:
-        simulator.stop()
-        click.echo("simulator stopped", err=True)
-
-
-def _interrupt(signum: int, frame: Any) -> None:
-    raise KeyboardInterrupt
+    while not stopping.wait(0.2):
+        pass
+    simulator.stop()
+    click.echo("simulator stopped", err=True)

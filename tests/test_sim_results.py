@@ -199,7 +199,7 @@ def test_simulate_command_serves_and_stops_on_ctrl_c(tmp_path: Path) -> None:
         answer = httpx.get(f"{url}/v1/tailored-gen/projects", headers={"api_token": "tok-123"})
         assert answer.json() == []
         process.send_signal(signal.SIGINT)
-        _, errors = process.communicate(timeout=10)
+        _, errors = process.communicate(timeout=30)
     finally:
         if process.poll() is None:
             process.kill()
