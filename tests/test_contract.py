@@ -57,6 +57,11 @@ def b64(path: Path) -> str:
 
 Case = tuple[str, Callable[[BriaClient, list[Path]], Any], int, Any, str, str, Any, Any]
 
+def _prefix(client: Any, images: list[Any]) -> Any:
+    return client.generate_prefix(images[:2], ip_type="defined_character",
+                                  ip_medium="illustration", ip_name="Luna")
+
+
 CASES: list[Case] = [
     (
         "create_project",
@@ -218,9 +223,7 @@ CASES: list[Case] = [
     ),
     (
         "generate_prefix-prefix",
-        lambda c, i: c.generate_prefix(
-            i[:2], ip_type="defined_character", ip_medium="illustration", ip_name="Luna"
-        ),
+        _prefix,
         200,
         {"prefix": "Luna, a girl"},
         "POST",
@@ -230,9 +233,7 @@ CASES: list[Case] = [
     ),
     (
         "generate_prefix-caption_prefix",
-        lambda c, i: c.generate_prefix(
-            i[:2], ip_type="defined_character", ip_medium="illustration", ip_name="Luna"
-        ),
+        _prefix,
         200,
         {"caption_prefix": "Luna, a girl"},
         "POST",
@@ -242,9 +243,7 @@ CASES: list[Case] = [
     ),
     (
         "generate_prefix-bare-string",
-        lambda c, i: c.generate_prefix(
-            i[:2], ip_type="defined_character", ip_medium="illustration", ip_name="Luna"
-        ),
+        _prefix,
         200,
         "Luna, a girl",
         "POST",
