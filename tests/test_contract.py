@@ -57,6 +57,7 @@ def b64(path: Path) -> str:
 
 Case = tuple[str, Callable[[BriaClient, list[Path]], Any], int, Any, str, str, Any, Any]
 
+
 def _prefix(client: Any, images: list[Any]) -> Any:
     return client.generate_prefix(images[:2], ip_type="defined_character",
                                   ip_medium="illustration", ip_name="Luna")
