@@ -7,9 +7,12 @@ step has an action and a reason a user can read:
 - ``done``     done for exactly these inputs: nothing to do
 - ``resume``   started before (an intent or a training to re-attach to)
 - ``changed``  done before for other inputs; the reason names which
-- ``stale``    the model's inputs changed after training was paid for (blocked)
-- ``kept``     stale, but ``--keep-model`` keeps the old model
+- ``kept``     the model is stale, and ``--keep-model`` keeps the old one
 - ``orphaned`` in the state but no longer in the file (outputs are kept)
+
+A model whose inputs changed after training was paid for is *stale*: its training steps
+plan as ``changed`` and ``Plan.blocked`` says why, so a run stops before spending training
+credits unless ``--retrain`` or ``--keep-model`` is given.
 """
 
 from __future__ import annotations
@@ -64,7 +67,7 @@ class Plan:
 
     @property
     def credits(self) -> float:
-        return sum(s.credits for s in self.steps if s.is_work or s.action == "stale")
+        return sum(s.credits for s in self.steps if s.is_work)
 
     def by_kind(self, kind: str) -> list[PlannedStep]:
         return [s for s in self.steps if s.kind == kind]
@@ -73,7 +76,7 @@ class Plan:
         return next((s for s in self.steps if s.key == key), None)
 
     def estimate_seconds(self) -> float:
-        work = [s for s in self.steps if s.is_work or s.action == "stale"]
+        work = [s for s in self.steps if s.is_work]
         conc = max(1, self.pipeline.concurrency)
         seconds: float = sum(TRAINING_SECONDS for s in work if s.kind == "train")
         seconds += sum(UPLOAD_SECONDS for s in work if s.kind == "upload") / conc

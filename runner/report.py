@@ -9,7 +9,7 @@ from typing import Any
 from runner.plan import TRAINING_KINDS, Plan, PlannedStep
 from runner.store import Recorded
 
-SYMBOLS = {"create": "+", "changed": "~", "resume": ">", "stale": "!", "kept": "=",
+SYMBOLS = {"create": "+", "changed": "~", "resume": ">", "kept": "=",
            "done": " ", "orphaned": "-"}
 
 
@@ -23,7 +23,7 @@ def plan_data(the_plan: Plan) -> dict[str, Any]:
         "steps": [
             {"key": s.key, "kind": s.kind, "action": s.action, "reason": s.reason,
              "fingerprint": s.fingerprint[:12], "remote_id": s.remote_id, "credits": s.credits
-             if s.is_work or s.action == "stale" else 0}
+             if s.is_work else 0}
             for s in the_plan.steps
         ],
     }
