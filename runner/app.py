@@ -16,7 +16,6 @@ from typing import TYPE_CHECKING
 from runner.apienv import base_url_from_env, token_from_env
 from runner.context import Context, RunOptions
 from runner.engine import Engine, Summary
-from runner.fingerprint import hash_files
 from runner.loader import load_pipeline
 from runner.plan import Plan, plan
 from runner.progress import Reporter
@@ -115,13 +114,6 @@ def open_api(
             api.close()
 
 
-def input_hashes(pipeline: Pipeline, store: Store) -> dict[Path, str]:
-    """sha256 of every image the file names, re-read only when size or mtime changed."""
-    hashes, fresh = hash_files(_all_inputs(pipeline), store.cached_hashes())
-    store.remember_hashes(fresh)
-    return hashes
-
-
 def run(
     target: Target, options: RunOptions, reporter: Reporter, *, command: str, rpm: int | None = 60
 ) -> Summary:
@@ -135,7 +127,7 @@ def run(
     with open_api(location, target.simulate, rpm, reporter) as api, \
             Store.open(location, api.identity) as store, \
             RunLock(store, command, on_break=lambda holder: _lock_broken(reporter, holder)):
-        hashes = input_hashes(pipeline, store)
+        hashes = dict(pipeline.image_hashes)
         the_plan = plan_from_state(pipeline, store, hashes, retrain=options.retrain,
                                    keep_model=options.keep_model)
         work = [s for s in the_plan.steps if s.is_work]
@@ -206,23 +198,12 @@ class Snapshot:
 
 
 def snapshot(target: Target, *, retrain: bool = False, keep_model: bool = False) -> Snapshot:
-    """Read the state and plan against it; sends nothing, writes nothing but the hash cache."""
+    """Read the state and plan against it; sends nothing, writes nothing."""
     from runner.lock import live_holder
 
     with open_recorded(target) as (pipeline, store, recorded, location):
-        if store is None:
-            hashes, _fresh = hash_files(_all_inputs(pipeline), {})
-            lock = None
-        else:
-            hashes = input_hashes(pipeline, store)
-            lock = live_holder(store)
-        the_plan = plan(pipeline, recorded, hashes, retrain=retrain, keep_model=keep_model)
+        lock = live_holder(store) if store is not None else None
+        the_plan = plan(pipeline, recorded, pipeline.image_hashes, retrain=retrain,
+                        keep_model=keep_model)
         return Snapshot(the_plan, recorded, location, lock)
 
-
-def _all_inputs(pipeline: Pipeline) -> list[Path]:
-    paths = list(pipeline.character.images)
-    for scene in pipeline.scenes:
-        paths += [scene.reference] if scene.reference else []
-        paths += [g.image for g in scene.guidance]
-    return paths

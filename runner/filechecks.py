@@ -29,6 +29,8 @@ class FileChecker:
     def __init__(self, doc: Document, file: str, base: Path) -> None:
         self.doc, self.file, self.base = doc, file, base
         self.problems: list[Problem] = []
+        self.hashes: dict[Path, str] = {}  # sha256 of every accepted image: the plan needs them
+        self.training: tuple[Path, ...] = ()
 
     def add(self, at: Path_, message: str, hint: str | None = None,
             severity: str = "error") -> None:
@@ -82,6 +84,7 @@ class FileChecker:
         except ImageRejected as exc:
             self.add(at, f"{self.show(path)} {exc.reason}", exc.hint)
             return None
+        self.hashes[path] = info.sha256
         size = f"{info.width}x{info.height}"
         if info.short_side < MIN_SIDE:
             self.add(at, f"{self.show(path)} is {size}; Bria needs at least {MIN_SIDE} px "

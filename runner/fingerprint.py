@@ -9,8 +9,7 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
-from collections.abc import Iterable, Mapping
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
@@ -39,27 +38,6 @@ def sha256_file(path: Path) -> str:
         while chunk := handle.read(CHUNK):
             digest.update(chunk)
     return digest.hexdigest()
-
-
-def hash_files(
-    paths: Iterable[Path], cache: Mapping[str, tuple[int, int, str]]
-) -> tuple[dict[Path, str], list[tuple[str, int, int, str]]]:
-    """Hash ``paths``, reusing ``cache`` (path -> size, mtime_ns, sha256) where the file's
-    size and mtime are unchanged. Returns the hashes and the cache rows that are new."""
-    hashes: dict[Path, str] = {}
-    fresh: list[tuple[str, int, int, str]] = []
-    for path in paths:
-        if path in hashes:
-            continue
-        stat = os.stat(path)
-        known = cache.get(str(path))
-        if known and known[0] == stat.st_size and known[1] == stat.st_mtime_ns:
-            hashes[path] = known[2]
-            continue
-        digest = sha256_file(path)
-        hashes[path] = digest
-        fresh.append((str(path), stat.st_size, stat.st_mtime_ns, digest))
-    return hashes, fresh
 
 
 def derived_seed(pipeline: str, scene: str, variation: int) -> int:

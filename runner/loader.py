@@ -48,14 +48,13 @@ def load_pipeline(path: Path) -> tuple[Pipeline, list[Problem]]:
     except PipelineInvalid as exc:
         raise PipelineInvalid(_printable(exc.problems)) from None
     problems += schema_problems(doc, file) + rule_problems(doc, file)
-    training: tuple[Path, ...] = ()
-    if not _has_errors(problems):
-        training, file_problems = check_files(doc, file, _base(path))
-        problems += file_problems
-    problems = _printable(problems)
+    if _has_errors(problems):
+        raise PipelineInvalid(_printable(problems))
+    checker = check_files(doc, file, _base(path))
+    problems = _printable(problems + checker.problems)
     if _has_errors(problems):
         raise PipelineInvalid(problems)
-    pipeline = build(doc, path, training)
+    pipeline = build(doc, path, checker)
     return pipeline, sorted(problems, key=lambda p: (p.line, p.col, p.path))
 
 
@@ -100,8 +99,9 @@ def read_document(path: Path, file: str) -> tuple[Document, list[Problem]]:
     return doc, _problems(file, issues)
 
 
-def check_files(doc: Document, file: str, base: Path) -> tuple[tuple[Path, ...], list[Problem]]:
-    """Resolve and check every file ``doc`` names (the schema has passed)."""
+def check_files(doc: Document, file: str, base: Path) -> FileChecker:
+    """Resolve and check every file ``doc`` names (the schema has passed): the checker holds
+    the training images, the problems and each image's sha256."""
     data = doc.data
     character = data["character"]
     is_legacy = data.get("training", {}).get("version", "fibo") in LEGACY_VERSIONS
@@ -122,10 +122,11 @@ def check_files(doc: Document, file: str, base: Path) -> tuple[tuple[Path, ...],
     outputs = _outputs(data, base)
     if outputs.exists() and not outputs.is_dir():
         checker.add(("outputs",), f"`{data.get('outputs')}` exists and is not a folder")
-    return training, checker.problems
+    checker.training = training
+    return checker
 
 
-def build(doc: Document, path: Path, training_images: tuple[Path, ...]) -> Pipeline:
+def build(doc: Document, path: Path, checked: FileChecker) -> Pipeline:
     """The frozen spec of a fully checked document."""
     data, base = doc.data, _base(path)
     generation = data.get("generation", {})
@@ -133,7 +134,7 @@ def build(doc: Document, path: Path, training_images: tuple[Path, ...]) -> Pipel
     return Pipeline(
         path=path.resolve(),
         name=data["name"],
-        character=_character(data["character"], training_images),
+        character=_character(data["character"], checked.training),
         training=_training(data.get("training", {})),
         scenes=tuple(_scene(doc, i, scene, generation.get("defaults", {}), base)
                      for i, scene in enumerate(data["scenes"])),
@@ -142,6 +143,7 @@ def build(doc: Document, path: Path, training_images: tuple[Path, ...]) -> Pipel
         prices=Prices(training=float(credits.get("training", Prices.training)),
                       image=float(credits.get("image", Prices.image))),
         version=1,
+        image_hashes=dict(checked.hashes),
     )
 
 

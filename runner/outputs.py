@@ -5,7 +5,6 @@ overwritten silently.
 from __future__ import annotations
 
 import functools
-import hashlib
 import os
 import tempfile
 from collections.abc import Callable
@@ -13,6 +12,7 @@ from pathlib import Path
 from typing import BinaryIO
 
 from runner.errors import ConfigError
+from runner.fingerprint import sha256_file
 
 
 @functools.lru_cache(maxsize=8)
@@ -66,10 +66,4 @@ def write_atomically(path: Path, fill: Callable[[BinaryIO], str]) -> str:
 
 
 def file_sha256(path: Path) -> str | None:
-    if not path.exists():
-        return None
-    digest = hashlib.sha256()
-    with open(path, "rb") as handle:
-        while chunk := handle.read(1 << 20):
-            digest.update(chunk)
-    return digest.hexdigest()
+    return sha256_file(path) if path.exists() else None

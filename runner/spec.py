@@ -7,7 +7,8 @@ a ``Scene`` says exactly what will be sent. Paths are absolute and resolved.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from collections.abc import Mapping
+from dataclasses import dataclass, field
 from pathlib import Path
 
 LEGACY_VERSIONS = ("light", "max")
@@ -106,6 +107,9 @@ class Pipeline:
     concurrency: int = 4
     prices: Prices = Prices()
     version: int = 1
+    # sha256 of every image the file names, measured while validating (each image is read
+    # once per run): the planner's fingerprints use them.
+    image_hashes: Mapping[Path, str] = field(default_factory=dict, compare=False)
 
     @property
     def is_legacy(self) -> bool:

@@ -115,15 +115,6 @@ events = Table(
     Column("data", Text),
 )
 
-file_hashes = Table(
-    "file_hashes",
-    metadata,
-    Column("path", Text, primary_key=True),
-    Column("size", Integer, nullable=False),
-    Column("mtime_ns", Integer, nullable=False),
-    Column("sha256", String(64), nullable=False),
-)
-
 locks = Table(
     "locks",
     metadata,
@@ -523,22 +514,6 @@ class Store:
         with self._txn() as conn:
             conn.execute(insert(events), {"ts": _now(), "kind": event, "step_key": step_key,
                                           "data": _dump(data)})
-
-    def cached_hashes(self) -> dict[str, tuple[int, int, str]]:
-        with self.engine.connect() as conn:
-            rows = conn.execute(select(file_hashes))
-            return {r.path: (r.size, r.mtime_ns, r.sha256) for r in rows}
-
-    def remember_hashes(self, rows: list[tuple[str, int, int, str]]) -> None:
-        if not rows:
-            return
-        with self._txn() as conn:
-            paths = [r[0] for r in rows]
-            conn.execute(file_hashes.delete().where(file_hashes.c.path.in_(paths)))
-            conn.execute(
-                insert(file_hashes),
-                [{"path": p, "size": s, "mtime_ns": m, "sha256": h} for p, s, m, h in rows],
-            )
 
 
 def _step_from(step_id: int, values: dict[str, Any]) -> StepRow:

@@ -84,7 +84,7 @@ def env_for(base_url: str, **extra: str) -> dict[str, str]:
 def bria(args: list[str], *, env: dict[str, str], cwd: Path, timeout: float = 120,
          ) -> subprocess.CompletedProcess[str]:
     """Run bria-run as a separate process (so it can be killed like a real one)."""
-    return subprocess.run([sys.executable, "-m", "runner", *args], env=env, cwd=cwd,
+    return subprocess.run([sys.executable, "-m", "runner", *args], env=env, cwd=cwd, check=False,
                           capture_output=True, text=True, timeout=timeout)
 
 

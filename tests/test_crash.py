@@ -12,9 +12,9 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from simrun import TOKEN, bria, env_for, posts, sim_stats, spawn, write_pipeline
 
 from runner.simulator import SimConfig, Simulator
-from simrun import TOKEN, bria, env_for, posts, sim_stats, spawn, write_pipeline
 
 pytestmark = pytest.mark.slow
 

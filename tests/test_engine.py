@@ -12,7 +12,7 @@ from runner.bria import BriaClient
 from runner.context import Context, RunOptions
 from runner.engine import Engine
 from runner.errors import NetworkError
-from runner.fingerprint import hash_files
+from runner.fingerprint import sha256_file
 from runner.plan import plan
 from runner.progress import QuietReporter
 from runner.simulator import SimConfig, Simulator
@@ -34,7 +34,7 @@ def pipeline(folder: Path) -> Pipeline:
 
 
 def run_engine(spec: Pipeline, store: Store, client: BriaClient) -> Engine:
-    hashes, _ = hash_files(spec.character.images, {})
+    hashes = {p: sha256_file(p) for p in spec.character.images}
     ctx = Context(spec, plan(spec, store.load(), hashes), store, client, QuietReporter(),
                   RunOptions(job_poll=0.05), hashes=hashes, pause=lambda _s: None)
     engine = Engine(ctx)
@@ -129,7 +129,7 @@ def test_link_expired_in_the_same_run_regenerates_without_a_new_structured_promp
     spec = replace(base, scenes=(Scene(name="forest", prompt="Luna", reference=reference),),
                    training=Training(model_id=7))
     bria = ExpiringOnce()
-    hashes, _ = hash_files([reference], {})
+    hashes = {reference: sha256_file(reference)}
     with Store.open(tmp_path / "s.sqlite", ApiIdentity("real", "fake")) as store:
         ctx = Context(spec, plan(spec, store.load(), hashes), store, bria,  # type: ignore[arg-type]
                       QuietReporter(), RunOptions(job_poll=0.0), hashes=hashes,

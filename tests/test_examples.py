@@ -71,3 +71,17 @@ def test_drawing_script_reproduces_the_committed_images(tmp_path: Path,
     for rel in drawn:  # compare pixels, not bytes: zlib versions may encode differently
         with Image.open(tmp_path / rel) as new, Image.open(PIPELINES / "luna" / rel) as old:
             assert ImageChops.difference(new.convert("RGB"), old.convert("RGB")).getbbox() is None
+
+
+def test_loading_measures_every_named_image_once() -> None:
+    """The plan's fingerprints use the sha256 measured while validating: every training,
+    reference and guidance image is there, and the hash is the file's content hash."""
+    from runner.fingerprint import sha256_file
+
+    pipeline, _ = load_pipeline(PIPELINES / "luna-legacy.yaml")
+    named = set(pipeline.character.images)
+    for scene in pipeline.scenes:
+        named |= {scene.reference} if scene.reference else set()
+        named |= {g.image for g in scene.guidance}
+    assert set(pipeline.image_hashes) == named
+    assert all(pipeline.image_hashes[p] == sha256_file(p) for p in named)

@@ -11,9 +11,9 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from simrun import TOKEN, bria, env_for, make_image, posts, sim_stats, write_pipeline
 
 from runner.simulator import SimConfig, Simulator
-from simrun import TOKEN, bria, env_for, make_image, posts, sim_stats, write_pipeline
 
 pytestmark = pytest.mark.slow
 

@@ -20,7 +20,6 @@ from tests.benchmarks.table import Outcome, Row
 
 def engine_only(root: Path, pipeline_path: Path) -> tuple[float, int]:
     """CPU seconds of Engine.run against FakeBria, and the steps it ran."""
-    from runner.app import input_hashes
     from runner.context import Context, RunOptions
     from runner.engine import Engine
     from runner.loader import load_pipeline
@@ -31,7 +30,7 @@ def engine_only(root: Path, pipeline_path: Path) -> tuple[float, int]:
 
     pipeline, _ = load_pipeline(pipeline_path)
     with Store.open(root / "engine-only.sqlite", ApiIdentity("real", "in-process")) as store:
-        hashes = input_hashes(pipeline, store)
+        hashes = dict(pipeline.image_hashes)
         the_plan = plan(pipeline, store.load(), hashes)
         ctx = Context(pipeline, the_plan, store, FakeBria(), QuietReporter(),  # type: ignore[arg-type]
                       RunOptions(job_poll=0.0, poll_every=0.0), hashes=hashes,

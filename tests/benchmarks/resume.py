@@ -15,7 +15,6 @@ from typing import Any
 
 from sqlalchemy import insert, select
 
-from runner.app import input_hashes
 from runner.loader import load_pipeline
 from runner.plan import PlannedStep, plan
 from runner.store import ApiIdentity, Store, artifacts, events, steps
@@ -32,7 +31,7 @@ def _history(root: Path, state: Path, base_url: str, scenes: list[dict[str, Any]
     """Record every scene step of ``scenes`` as done; returns how many rows were written."""
     pipeline, _ = load_pipeline(write_pipeline(root, scenes))
     with Store.open(state, ApiIdentity("real", base_url)) as store:
-        todo = [s for s in plan(pipeline, store.load(), input_hashes(pipeline, store)).steps
+        todo = [s for s in plan(pipeline, store.load(), pipeline.image_hashes).steps
                 if s.kind == "scene" and s.is_work]
         now = time.time()
         with store.engine.begin() as conn:

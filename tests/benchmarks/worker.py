@@ -63,7 +63,7 @@ class _MarkingReporter:
 
 
 def run(job: dict[str, Any], token: str) -> dict[str, Any]:
-    from runner.app import input_hashes, plan_from_state
+    from runner.app import plan_from_state
     from runner.context import Context, RunOptions
     from runner.engine import Engine
     from runner.loader import load_pipeline
@@ -74,7 +74,7 @@ def run(job: dict[str, Any], token: str) -> dict[str, Any]:
     pipeline, _warnings = load_pipeline(Path(job["pipeline"]))
     out["loaded"], out["cpu_load"] = time.time(), time.process_time() - cpu0
     with Store.open(job["state"], ApiIdentity("real", job["base_url"])) as store:
-        hashes = input_hashes(pipeline, store)
+        hashes = dict(pipeline.image_hashes)
         the_plan = plan_from_state(pipeline, store, hashes)
         out["planned"], out["cpu_plan"] = time.time(), time.process_time() - cpu0
         out["steps"] = sum(1 for s in the_plan.steps if s.is_work)
