@@ -12,6 +12,7 @@ from __future__ import annotations
 import json
 import os
 import sys
+import threading
 from pathlib import Path
 from typing import Any, NoReturn
 
@@ -54,8 +55,14 @@ def _looks_like_file(arg: str) -> bool:
 
 
 def fail(error: BriaRunError) -> NoReturn:
-    """Print a bria-run error to stderr and exit with its code."""
-    click.echo(f"error: {error}" if not isinstance(error, PipelineInvalid) else str(error), err=True)
+    """Print a bria-run error to stderr and exit with its code; leave at once if worker
+    threads are still finishing requests (every checkpoint is committed: nothing is lost)."""
+    plain = isinstance(error, (PipelineInvalid, Interrupted))  # an interrupt is no error
+    click.echo(str(error) if plain else f"error: {error}", err=True)
+    if any(t.name.startswith("bria-run-") and t.is_alive() for t in threading.enumerate()):
+        sys.stdout.flush()
+        sys.stderr.flush()
+        os._exit(error.exit_code)
     sys.exit(error.exit_code)
 
 
@@ -178,7 +185,7 @@ def run(pipeline: Path, simulate: bool, state: str | None, retrain: bool, keep_m
                                command=command, rpm=rpm)
     except BriaRunError as exc:
         reporter.close()
-        _exit_after(exc)
+        fail(exc)
     reporter.close()
     if not as_json:
         click.echo(f"done: {summary.images} new image(s), {len(summary.done)} step(s) run.")
@@ -308,20 +315,6 @@ def _usage(message: str) -> BriaRunError:
     from runner.errors import UsageError
 
     return UsageError(message)
-
-
-def _exit_after(error: BriaRunError) -> NoReturn:
-    """Report ``error``; leave at once if worker threads are still finishing requests."""
-    import os
-    import threading
-
-    plain = isinstance(error, (PipelineInvalid, Interrupted))  # an interrupt is no error
-    click.echo(str(error) if plain else f"error: {error}", err=True)
-    sys.stdout.flush()
-    sys.stderr.flush()
-    if any(t.name.startswith("bria-run") and t.is_alive() for t in threading.enumerate()):
-        os._exit(error.exit_code)  # bounded exit: checkpoints are committed, nothing is lost
-    sys.exit(error.exit_code)
 
 
 @main.command()

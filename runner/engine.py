@@ -31,10 +31,8 @@ ID_KINDS = ("project", "dataset", "model")
 @dataclass
 class Summary:
     done: list[str] = field(default_factory=list)
-    skipped: list[str] = field(default_factory=list)
     failed: dict[str, str] = field(default_factory=dict)
     images: int = 0
-    trained: bool = False
 
 
 class Engine:
@@ -87,8 +85,6 @@ class Engine:
                 # A --retrain after a failed training bumps the epoch: remember it for good.
                 self.ctx.store.set_meta("model_epoch", str(step.inputs["epoch"]))
             self._execute(step, STEP_FUNCTIONS[step.kind])
-            if step.kind == "train":
-                self.summary.trained = True
 
     # --- generation ---------------------------------------------------------------------
 

@@ -72,9 +72,6 @@ class Plan:
     def by_kind(self, kind: str) -> list[PlannedStep]:
         return [s for s in self.steps if s.kind == kind]
 
-    def get(self, key: str) -> PlannedStep | None:
-        return next((s for s in self.steps if s.key == key), None)
-
     def estimate_seconds(self) -> float:
         work = [s for s in self.steps if s.is_work]
         conc = max(1, self.pipeline.concurrency)

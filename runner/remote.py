@@ -88,13 +88,6 @@ def supersede(env: Remote, step: StepRow, op: str) -> None:
             env.store.resolve_intent(intent.id, "superseded")
 
 
-def landed(env: Remote, step: StepRow, op: str) -> Answer | None:
-    for intent in reversed(_intents(env, step, op)):
-        if intent.outcome in ("landed", "reconciled") and intent.remote_id is not None:
-            return intent.remote_id, intent.data
-    return None
-
-
 def _settle_previous(
     env: Remote, step: StepRow, op: str, reconcile: Callable[[], Answer | None] | None
 ) -> Answer | None:

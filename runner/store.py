@@ -355,10 +355,6 @@ class Store:
                 f"never mixes APIs: use another --state for this one."
             )
 
-    def get_meta(self, key: str) -> str | None:
-        with self.engine.connect() as conn:
-            return conn.execute(select(meta.c.value).where(meta.c.key == key)).scalar()
-
     def set_meta(self, key: str, value: str) -> None:
         with self._txn() as conn:
             done = conn.execute(update(meta).where(meta.c.key == key).values(value=value))
@@ -466,11 +462,6 @@ class Store:
         with self._txn() as conn:
             conn.execute(_UPDATE_STEP, {"b_id": step_id, "status": "failed", "error": error,
                                         "finished_at": _now()})
-
-    def retire(self, key: str) -> None:
-        """Mark every row of ``key`` not current (its scene or image left the file)."""
-        with self._txn() as conn:
-            conn.execute(update(steps).where(steps.c.key == key).values(is_current=False))
 
     # --- intents ------------------------------------------------------------------------
 
