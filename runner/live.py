@@ -72,7 +72,8 @@ class LiveReporter:
             table.add_row(Text("uploads", style="bold"), f"{self.uploads[0]}/{self.uploads[1]}")
         if self.training:
             elapsed = float(self.training.get("elapsed") or 0.0)
-            elapsed += time.monotonic() - float(self.training["seen"])
+            if self.training.get("status") not in ("Completed", "Failed", "Stopped"):
+                elapsed += time.monotonic() - float(self.training["seen"])  # still running
             table.add_row(Text("training", style="bold"),
                           f"model {self.training.get('model_id')}: {self.training.get('status')}"
                           f" ({int(elapsed) // 60}m{int(elapsed) % 60:02d}s)")
