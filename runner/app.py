@@ -13,18 +13,18 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from runner.apienv import base_url_from_env, token_from_env
-from runner.context import Context, RunOptions
-from runner.engine import Engine, Summary
-from runner.loader import load_pipeline
-from runner.plan import Plan, plan
-from runner.progress import Reporter
-from runner.spec import Pipeline
-from runner.store import ApiIdentity, Recorded, Store
+from runner.bria.env import base_url_from_env, token_from_env
+from runner.display.reporters import Reporter
+from runner.engine.context import Context, RunOptions
+from runner.engine.executor import Engine, Summary
+from runner.engine.plan import Plan, plan
+from runner.pipeline.loader import load_pipeline
+from runner.pipeline.spec import Pipeline
+from runner.state.store import ApiIdentity, Recorded, Store
 
 if TYPE_CHECKING:
-    from runner.bria import BriaClient
-    from runner.lock import Holder
+    from runner.bria.client import BriaClient
+    from runner.state.lock import Holder
 
 STATE_ENV = "BRIA_RUN_STATE"
 # The demo simulator trains in seconds; real training takes hours.
@@ -88,7 +88,7 @@ def open_api(
 
     def client(base_url: str, token: str) -> Callable[[], BriaClient]:
         def make() -> BriaClient:
-            from runner.bria import BriaClient
+            from runner.bria.client import BriaClient
 
             return BriaClient(base_url, token, rpm=rpm, on_wait=on_wait)
         return make
@@ -117,8 +117,8 @@ def open_api(
 def run(
     target: Target, options: RunOptions, reporter: Reporter, *, command: str, rpm: int | None = 60
 ) -> Summary:
-    from runner.interrupts import graceful_interrupts
-    from runner.lock import RunLock
+    from runner.engine.interrupts import graceful_interrupts
+    from runner.state.lock import RunLock
 
     pipeline, warnings = load_pipeline(target.path)
     for warning in warnings:
@@ -199,7 +199,7 @@ class Snapshot:
 
 def snapshot(target: Target, *, retrain: bool = False, keep_model: bool = False) -> Snapshot:
     """Read the state and plan against it; sends nothing, writes nothing."""
-    from runner.lock import live_holder
+    from runner.state.lock import live_holder
 
     with open_recorded(target) as (pipeline, store, recorded, location):
         lock = live_holder(store) if store is not None else None

@@ -92,7 +92,7 @@ def validate(pipeline: Path, as_json: bool) -> None:
     Touches no network and no state. Exit 0 when valid (warnings are shown),
     2 when not; every problem is listed at once as file:line:col: path: message.
     """
-    from runner.loader import load_pipeline
+    from runner.pipeline.loader import load_pipeline
 
     try:
         _, warnings = load_pipeline(pipeline)
@@ -118,7 +118,7 @@ def schema() -> None:
     Point your editor at it for completion and checks, for instance with a first line
     `# yaml-language-server: $schema=<path to pipeline.schema.json>`.
     """
-    from runner.schema import schema_text
+    from runner.pipeline.schema import schema_text
 
     click.echo(schema_text())
 
@@ -171,7 +171,7 @@ def run(pipeline: Path, simulate: bool, state: str | None, retrain: bool, keep_m
         fail(_usage("--retrain and --keep-model contradict each other: choose one"))
     from runner.app import Target
     from runner.app import run as run_pipeline
-    from runner.context import RunOptions
+    from runner.engine.context import RunOptions
 
     command = "bria-run " + " ".join(sys.argv[1:]) if sys.argv[1:] else f"bria-run {pipeline}"
     resume = f"bria-run {pipeline}" + (" --simulate" if simulate else "") + (
@@ -205,7 +205,7 @@ def plan(pipeline: Path, simulate: bool, state: str | None, retrain: bool, keep_
          detailed_exitcode: bool, as_json: bool, verbose: bool) -> None:
     """Show what a run of PIPELINE would do and cost, and why. Sends nothing."""
     from runner.app import Target, snapshot
-    from runner.report import plan_data, plan_text
+    from runner.display.render import plan_data, plan_text
 
     try:
         the_plan = snapshot(Target(pipeline, state, simulate), retrain=retrain,
@@ -235,7 +235,7 @@ def status(pipeline: Path, simulate: bool, state: str | None, as_json: bool) -> 
     """Show each step and scene of PIPELINE with its state, the model's training status,
     credits spent so far and the outputs. Sends nothing."""
     from runner.app import Target, snapshot
-    from runner.report import status_data, status_text
+    from runner.display.render import status_data, status_text
 
     try:
         seen = snapshot(Target(pipeline, state, simulate))
@@ -253,7 +253,7 @@ def status(pipeline: Path, simulate: bool, state: str | None, as_json: bool) -> 
 def outputs(pipeline: Path, simulate: bool, state: str | None, as_json: bool) -> None:
     """List PIPELINE's output files with scene, seed and sha256, and the model id."""
     from runner.app import Target, snapshot
-    from runner.report import outputs_data
+    from runner.display.render import outputs_data
 
     try:
         seen = snapshot(Target(pipeline, state, simulate))
@@ -277,7 +277,7 @@ def unlock(pipeline: Path, simulate: bool, state: str | None, yes: bool) -> None
     """Break PIPELINE's state lock by hand (rarely needed: a dead holder's lock is broken
     automatically). Shows what it breaks first."""
     from runner.app import Target, open_recorded
-    from runner.lock import break_lock, current_holder
+    from runner.state.lock import break_lock, current_holder
 
     try:
         with open_recorded(Target(pipeline, state, simulate)) as (_, store, _r, where):
@@ -296,7 +296,7 @@ def unlock(pipeline: Path, simulate: bool, state: str | None, yes: bool) -> None
 
 
 def _reporter(as_json: bool, quiet: bool) -> Any:
-    from runner import progress
+    from runner.display import reporters as progress
 
     if as_json:
         return progress.JsonReporter()
@@ -304,7 +304,7 @@ def _reporter(as_json: bool, quiet: bool) -> Any:
         return progress.QuietReporter()
     if sys.stderr.isatty():
         try:
-            from runner.live import LiveReporter
+            from runner.display.live import LiveReporter
         except ImportError:
             return progress.PlainReporter()
         return LiveReporter()

@@ -21,9 +21,9 @@ from urllib.parse import urlsplit
 import httpx
 from PIL import Image, ImageDraw
 
-from runner.bria import BriaClient
+from runner.bria.client import BriaClient
+from runner.bria.result_links import RESULT_LINK
 from runner.errors import TrainingFailed
-from runner.result_links import RESULT_LINK
 
 PROMPT_SCENE = "Luna exploring the magical forest, looking curious"
 PROMPT_TEXT = "Luna by a cozy fireplace, reading a book"

@@ -18,7 +18,7 @@ from fakes import FakeTime
 
 import runner
 from runner import errors
-from runner.bria import DEFAULT_BASE_URL, BriaClient, JobStatus
+from runner.bria.client import DEFAULT_BASE_URL, BriaClient, JobStatus
 
 TOKEN = "sekret-token-4242"
 BASE = "http://bria.test"

@@ -16,7 +16,7 @@ from fakes import FakeTime
 
 from runner import errors
 from runner import simulator as sim
-from runner.bria import BriaClient
+from runner.bria.client import BriaClient
 from tests.chain_demo import api_calls, fibo_chain, legacy_chain, make_images, train
 
 TOKEN = "sim-test-token"

@@ -16,8 +16,8 @@ from typing import Any
 import httpx
 import pytest
 
-from runner import bria
-from runner.bria import BriaClient, Job, JobStatus
+from runner.bria import client as bria
+from runner.bria.client import BriaClient, Job, JobStatus
 from runner.errors import ApiError
 
 TOKEN = "contract-token"

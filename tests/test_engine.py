@@ -8,16 +8,16 @@ import httpx
 import pytest
 from simrun import TOKEN, make_image
 
-from runner.bria import BriaClient
-from runner.context import Context, RunOptions
-from runner.engine import Engine
+from runner.bria.client import BriaClient
+from runner.display.reporters import QuietReporter
+from runner.engine.context import Context, RunOptions
+from runner.engine.executor import Engine
+from runner.engine.plan import plan
 from runner.errors import NetworkError
-from runner.fingerprint import sha256_file
-from runner.plan import plan
-from runner.progress import QuietReporter
+from runner.pipeline.spec import Character, Identity, Pipeline, Scene, Training
 from runner.simulator import SimConfig, Simulator
-from runner.spec import Character, Identity, Pipeline, Scene, Training
-from runner.store import ApiIdentity, Store
+from runner.state.fingerprint import sha256_file
+from runner.state.store import ApiIdentity, Store
 
 
 def pipeline(folder: Path) -> Pipeline:
@@ -77,7 +77,7 @@ def test_big_identity_samples_are_sent_scaled_down(tmp_path: Path) -> None:
 
     from PIL import Image
 
-    from runner.training import _small_copy
+    from runner.engine.training import _small_copy
 
     big = tmp_path / "big.png"
     Image.frombytes("RGB", (1600, 1600), os.urandom(1600 * 1600 * 3)).save(big)
@@ -96,7 +96,7 @@ def test_link_expired_in_the_same_run_regenerates_without_a_new_structured_promp
     from dataclasses import replace
     from typing import Any, BinaryIO
 
-    from runner.bria_answers import Job, JobStatus
+    from runner.bria.answers import Job, JobStatus
     from runner.errors import ResultExpired
     from tests.benchmarks.fakebria import FakeBria
 

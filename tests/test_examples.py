@@ -11,7 +11,7 @@ from click.testing import CliRunner
 from PIL import Image, ImageChops
 
 from runner.cli import main
-from runner.loader import load_pipeline
+from runner.pipeline.loader import load_pipeline
 
 PIPELINES = Path(__file__).resolve().parent.parent / "pipelines"
 EXAMPLES = sorted(PIPELINES.glob("*.yaml"))
@@ -76,7 +76,7 @@ def test_drawing_script_reproduces_the_committed_images(tmp_path: Path,
 def test_loading_measures_every_named_image_once() -> None:
     """The plan's fingerprints use the sha256 measured while validating: every training,
     reference and guidance image is there, and the hash is the file's content hash."""
-    from runner.fingerprint import sha256_file
+    from runner.state.fingerprint import sha256_file
 
     pipeline, _ = load_pipeline(PIPELINES / "luna-legacy.yaml")
     named = set(pipeline.character.images)

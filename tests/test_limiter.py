@@ -9,7 +9,7 @@ import time
 import pytest
 from fakes import FakeTime
 
-from runner.limiter import RateLimiter
+from runner.bria.limiter import RateLimiter
 
 KEY = "GET /v2/status/{id}"
 

@@ -9,8 +9,8 @@ from pathlib import Path
 import pytest
 
 from runner.errors import PipelineInvalid
-from runner.loader import load_pipeline
-from runner.yamlpos import MAX_NODES, YamlError, load
+from runner.pipeline.loader import load_pipeline
+from runner.pipeline.yamlpos import MAX_NODES, YamlError, load
 
 EXAMPLES = Path(__file__).resolve().parent.parent / "pipelines" / "luna"
 

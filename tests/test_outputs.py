@@ -6,8 +6,8 @@ from pathlib import Path
 
 import pytest
 
+from runner.engine.outputs import move_aside, output_path, write_atomically
 from runner.errors import ConfigError
-from runner.outputs import move_aside, output_path, write_atomically
 
 
 def test_output_path_is_scene_folder_and_variation(tmp_path: Path) -> None:

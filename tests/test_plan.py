@@ -7,9 +7,9 @@ from pathlib import Path
 
 import pytest
 
-from runner.plan import Plan, plan
-from runner.spec import Character, Identity, Pipeline, Scene, Training
-from runner.store import Recorded, StepRow
+from runner.engine.plan import Plan, plan
+from runner.pipeline.spec import Character, Identity, Pipeline, Scene, Training
+from runner.state.store import Recorded, StepRow
 
 IMAGES = tuple(Path(f"/p/luna/training/{i}.png") for i in range(5))
 REF = Path("/p/luna/scenes/forest.png")

@@ -14,8 +14,8 @@ import pytest
 from rich.console import Console
 from simrun import TOKEN, bria, env_for, write_pipeline
 
-from runner.live import LiveReporter
-from runner.progress import JsonReporter, PlainReporter, QuietReporter
+from runner.display.live import LiveReporter
+from runner.display.reporters import JsonReporter, PlainReporter, QuietReporter
 from runner.simulator import SimConfig, Simulator
 
 STAMP = re.compile(r"^\d\d:\d\d:\d\d ")

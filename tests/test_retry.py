@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from runner.retry import RetryPolicy, parse_retry_after
+from runner.bria.retry import RetryPolicy, parse_retry_after
 
 
 @pytest.mark.parametrize(

@@ -21,9 +21,9 @@ from simrun import TOKEN, bria, env_for, sim_stats, spawn, write_pipeline
 
 from runner.cli import main
 from runner.errors import LockHeld
-from runner.lock import STALE_AFTER, Holder, RunLock, current_holder, is_alive
 from runner.simulator import SimConfig, Simulator
-from runner.store import Store
+from runner.state.lock import STALE_AFTER, Holder, RunLock, current_holder, is_alive
+from runner.state.store import Store
 
 pytestmark = pytest.mark.slow
 

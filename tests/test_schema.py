@@ -13,7 +13,7 @@ from click.testing import CliRunner
 from jsonschema import Draft202012Validator
 
 from runner.cli import main
-from runner.schema import load_schema, schema_text
+from runner.pipeline.schema import load_schema, schema_text
 
 REPO = Path(__file__).resolve().parent.parent
 SCHEMA_FILE = REPO / "schemas" / "pipeline.schema.json"

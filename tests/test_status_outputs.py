@@ -20,10 +20,10 @@ from simrun import TOKEN, bria, env_for, sim_stats, write_pipeline
 
 from runner import __version__
 from runner.cli import main
-from runner.fingerprint import derived_seed
-from runner.lock import RunLock, current_holder
 from runner.simulator import SimConfig, Simulator
-from runner.store import Store
+from runner.state.fingerprint import derived_seed
+from runner.state.lock import RunLock, current_holder
+from runner.state.store import Store
 
 SCENES: list[dict[str, Any]] = [
     {"name": "forest", "reference": "scenes/forest.png", "prompt": "Luna in a forest"},

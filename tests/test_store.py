@@ -11,8 +11,8 @@ from pathlib import Path
 import pytest
 
 from runner.errors import LockHeld, StateError
-from runner.lock import RunLock, current_holder
-from runner.store import SCHEMA_VERSION, ApiIdentity, Store
+from runner.state.lock import RunLock, current_holder
+from runner.state.store import SCHEMA_VERSION, ApiIdentity, Store
 
 REAL = ApiIdentity("real", "https://engine.prod.bria-api.com")
 SIM = ApiIdentity("simulated", "world-1")
@@ -87,7 +87,7 @@ def test_dead_holders_lock_is_broken(tmp_path: Path, store: Store) -> None:
     lock.acquire()
     lock._stop.set()
     with store._txn() as conn:
-        from runner.store import locks
+        from runner.state.store import locks
         conn.execute(locks.update().values(pid=dead_pid))
     with RunLock(store, "bria-run new"):
         holder = current_holder(store)

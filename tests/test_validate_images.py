@@ -8,9 +8,9 @@ import pytest
 from click.testing import CliRunner
 from PIL import Image
 
-from runner import filechecks
 from runner.cli import main
-from runner.images import ImageRejected, inspect_image, sniff
+from runner.pipeline import filechecks
+from runner.pipeline.images import ImageRejected, inspect_image, sniff
 
 DOC = """\
 version: 1
@@ -150,7 +150,7 @@ def test_truncated_images_are_refused_in_every_format(tmp_path: Path, fmt: str) 
 
     from PIL import Image
 
-    from runner.images import ImageRejected, inspect_image
+    from runner.pipeline.images import ImageRejected, inspect_image
 
     noise = Image.frombytes("RGB", (600, 600), os.urandom(600 * 600 * 3))
     whole = tmp_path / f"whole.{fmt.lower()}"

@@ -20,12 +20,12 @@ from tests.benchmarks.table import Outcome, Row
 
 def engine_only(root: Path, pipeline_path: Path) -> tuple[float, int]:
     """CPU seconds of Engine.run against FakeBria, and the steps it ran."""
-    from runner.context import Context, RunOptions
-    from runner.engine import Engine
-    from runner.loader import load_pipeline
-    from runner.plan import plan
-    from runner.progress import QuietReporter
-    from runner.store import ApiIdentity, Store
+    from runner.display.reporters import QuietReporter
+    from runner.engine.context import Context, RunOptions
+    from runner.engine.executor import Engine
+    from runner.engine.plan import plan
+    from runner.pipeline.loader import load_pipeline
+    from runner.state.store import ApiIdentity, Store
     from tests.benchmarks.fakebria import FakeBria
 
     pipeline, _ = load_pipeline(pipeline_path)

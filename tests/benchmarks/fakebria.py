@@ -8,8 +8,8 @@ import itertools
 from pathlib import Path
 from typing import Any, BinaryIO
 
-from runner.bria_answers import Job, JobStatus
-from runner.limiter import RateLimiter
+from runner.bria.answers import Job, JobStatus
+from runner.bria.limiter import RateLimiter
 
 PNG = bytes.fromhex(
     "89504e470d0a1a0a0000000d4948445200000001000000010806000000"

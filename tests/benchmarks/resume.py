@@ -15,9 +15,9 @@ from typing import Any
 
 from sqlalchemy import insert, select
 
-from runner.loader import load_pipeline
-from runner.plan import PlannedStep, plan
-from runner.store import ApiIdentity, Store, artifacts, events, steps
+from runner.engine.plan import PlannedStep, plan
+from runner.pipeline.loader import load_pipeline
+from runner.state.store import ApiIdentity, Store, artifacts, events, steps
 from tests.benchmarks.child import run_worker
 from tests.benchmarks.fixtures import small_image, text_scenes, write_pipeline
 from tests.benchmarks.simproc import INSTANT, SimProcess

@@ -28,7 +28,7 @@ def _timed_client(job: dict[str, Any], token: str) -> tuple[Any, Any]:
     imported here, after planning, as bria-run itself does."""
     import httpx
 
-    from runner.bria import BriaClient
+    from runner.bria.client import BriaClient
 
     class TimedTransport(httpx.HTTPTransport):
         first: float | None = None
@@ -64,10 +64,10 @@ class _MarkingReporter:
 
 def run(job: dict[str, Any], token: str) -> dict[str, Any]:
     from runner.app import plan_from_state
-    from runner.context import Context, RunOptions
-    from runner.engine import Engine
-    from runner.loader import load_pipeline
-    from runner.store import ApiIdentity, Store
+    from runner.engine.context import Context, RunOptions
+    from runner.engine.executor import Engine
+    from runner.pipeline.loader import load_pipeline
+    from runner.state.store import ApiIdentity, Store
 
     out: dict[str, Any] = {"started": STARTED, "imported": time.time()}
     cpu0 = time.process_time()

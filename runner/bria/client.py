@@ -22,10 +22,8 @@ from typing import Any, BinaryIO, Self
 
 import httpx
 
-from runner import result_links
-from runner.api_session import ApiSession, Call
-from runner.apienv import DEFAULT_BASE_URL, api_root, base_url_from_env, token_from_env
-from runner.bria_answers import (
+from runner.bria import result_links
+from runner.bria.answers import (
     ASPECT_RATIOS,
     DATASET_STATUSES,
     GUIDANCE_METHODS,
@@ -45,9 +43,11 @@ from runner.bria_answers import (
     submitted_job,
     text_field,
 )
+from runner.bria.env import DEFAULT_BASE_URL, api_root, base_url_from_env, token_from_env
+from runner.bria.limiter import RateLimiter
+from runner.bria.retry import RetryPolicy
+from runner.bria.session import ApiSession, Call
 from runner.errors import JobLost, JobTimeout
-from runner.limiter import RateLimiter
-from runner.retry import RetryPolicy
 
 __all__ = [
     "ASPECT_RATIOS",

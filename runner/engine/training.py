@@ -12,11 +12,11 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from runner.context import Context
+from runner.engine.context import Context
+from runner.engine.plan import PlannedStep
+from runner.engine.remote import Answer, ensure_remote
 from runner.errors import Conflict, TrainingFailed
-from runner.plan import PlannedStep
-from runner.remote import Answer, ensure_remote
-from runner.store import StepRow
+from runner.state.store import StepRow
 
 Outcome = tuple[str | None, dict[str, Any]]
 DONE_STATUSES = ("Completed",)

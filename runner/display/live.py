@@ -15,7 +15,7 @@ from rich.live import Live
 from rich.table import Table
 from rich.text import Text
 
-from runner.progress import describe
+from runner.display.reporters import describe
 
 STYLES = {"done": "green", "failed": "red", "generating": "cyan", "downloading": "cyan",
           "regenerating": "yellow", "queued": "dim", "started": "cyan"}

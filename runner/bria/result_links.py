@@ -14,7 +14,7 @@ from typing import BinaryIO
 
 import httpx
 
-from runner.api_session import ApiSession, Call, describe_failure
+from runner.bria.session import ApiSession, Call, describe_failure
 from runner.errors import JobTimeout, NetworkError, ResultExpired
 
 RESULT_LINK = "<result link>"  # the stats key of result links

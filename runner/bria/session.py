@@ -21,12 +21,12 @@ from urllib.parse import urlsplit
 import httpx
 
 from runner import __version__
+from runner.bria.inline import has_inline, json_stream
+from runner.bria.limiter import RateLimiter
+from runner.bria.retry import RetryPolicy, parse_retry_after
 from runner.errors import ApiError, NetworkError, api_error_class, redact
-from runner.inline import has_inline, json_stream
-from runner.limiter import RateLimiter
-from runner.retry import RetryPolicy, parse_retry_after
 
-log = logging.getLogger("runner.bria")
+log = logging.getLogger("runner.bria.client")
 
 USER_AGENT = f"bria-run/{__version__}"
 DEFAULT_TIMEOUT = httpx.Timeout(connect=10.0, read=30.0, write=10.0, pool=30.0)

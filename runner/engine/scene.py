@@ -12,13 +12,13 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any, BinaryIO
 
-from runner.context import Context
+from runner.engine.context import Context
+from runner.engine.outputs import file_sha256, move_aside, output_path, write_atomically
+from runner.engine.plan import PlannedStep
+from runner.engine.remote import Answer, ensure_remote, supersede
 from runner.errors import Interrupted, JobLost, JobTimeout, ResultExpired
-from runner.outputs import file_sha256, move_aside, output_path, write_atomically
-from runner.plan import PlannedStep
-from runner.remote import Answer, ensure_remote, supersede
-from runner.spec import Scene
-from runner.store import StepRow
+from runner.pipeline.spec import Scene
+from runner.state.store import StepRow
 
 Outcome = tuple[str | None, dict[str, Any]]
 ATTEMPTS = 3  # lost jobs / expired links before the scene is reported failed

@@ -1,4 +1,4 @@
-"""Pipeline file -> validated ``runner.spec.Pipeline``, or every problem at once.
+"""Pipeline file -> validated ``runner.pipeline.spec.Pipeline``, or every problem at once.
 
 Order: read the YAML safely with positions; check the schema and the cross-field rules
 (all problems collected, none stops the others); when the schema passes, resolve and
@@ -15,9 +15,11 @@ from pathlib import Path
 from typing import Any
 
 from runner.errors import PipelineInvalid, Problem
-from runner.filechecks import FileChecker
-from runner.rules import parse_duration, rule_problems
-from runner.spec import (
+from runner.pipeline.filechecks import FileChecker
+from runner.pipeline.problems import format_path, show
+from runner.pipeline.rules import parse_duration, rule_problems
+from runner.pipeline.schema_problems import schema_problems
+from runner.pipeline.spec import (
     LEGACY_VERSIONS,
     Character,
     Expert,
@@ -28,8 +30,7 @@ from runner.spec import (
     Scene,
     Training,
 )
-from runner.validation import format_path, schema_problems, show
-from runner.yamlpos import Document, YamlError, YamlIssue, load
+from runner.pipeline.yamlpos import Document, YamlError, YamlIssue, load
 
 SCENE_KEYS = ("structure_strength", "aspect_ratio", "variations", "seed", "negative_prompt",
               "model_influence", "guidance_scale", "steps_num", "guidance")

@@ -17,12 +17,12 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from runner.context import Context
+from runner.engine.context import Context
+from runner.engine.plan import PlannedStep
+from runner.engine.scene import do_scene
+from runner.engine.training import STEP_FUNCTIONS
 from runner.errors import BriaRunError, Interrupted, RunFailed, StaleModel
-from runner.generation import do_scene
-from runner.plan import PlannedStep
-from runner.store import StepRow
-from runner.training import STEP_FUNCTIONS
+from runner.state.store import StepRow
 
 StepFunction = Callable[[Context, PlannedStep, StepRow], tuple[str | None, dict[str, Any]]]
 ID_KINDS = ("project", "dataset", "model")

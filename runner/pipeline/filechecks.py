@@ -2,7 +2,7 @@
 
 Training images may be files, folders (their .jpg/.jpeg/.png/.webp files) or globs,
 relative to the pipeline file. Every entry must match something; every image must be
-one Bria accepts (see ``runner.images``); the set must fit Bria's limits and hold no
+one Bria accepts (see ``runner.pipeline.images``); the set must fit Bria's limits and hold no
 two images with the same content. Scene references and guidance images get the same
 content checks.
 """
@@ -14,9 +14,9 @@ import glob
 from pathlib import Path
 
 from runner.errors import Problem
-from runner.images import GOOD_SIDE, MIN_SIDE, ImageInfo, ImageRejected, inspect_image
-from runner.validation import format_path
-from runner.yamlpos import Document, Path_
+from runner.pipeline.images import GOOD_SIDE, MIN_SIDE, ImageInfo, ImageRejected, inspect_image
+from runner.pipeline.problems import format_path
+from runner.pipeline.yamlpos import Document, Path_
 
 IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".webp")
 MAX_TRAINING = 200  # Bria answers 409 past 200 images in a dataset

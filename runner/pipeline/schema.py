@@ -34,7 +34,7 @@ def _read() -> str:
     shipped = files("runner") / "_schemas" / _NAME
     if shipped.is_file():
         return shipped.read_text(encoding="utf-8")
-    in_repo = Path(__file__).resolve().parent.parent / "schemas" / _NAME
+    in_repo = Path(__file__).resolve().parents[2] / "schemas" / _NAME
     if in_repo.is_file():
         return in_repo.read_text(encoding="utf-8")
     raise ConfigError(f"the pipeline schema {_NAME} is missing from this installation "

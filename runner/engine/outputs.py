@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import BinaryIO
 
 from runner.errors import ConfigError
-from runner.fingerprint import sha256_file
+from runner.state.fingerprint import sha256_file
 
 
 @functools.lru_cache(maxsize=8)

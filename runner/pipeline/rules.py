@@ -13,9 +13,9 @@ import re
 from typing import Any
 
 from runner.errors import Problem
-from runner.spec import LEGACY_VERSIONS
-from runner.validation import format_path, show
-from runner.yamlpos import Document, Path_
+from runner.pipeline.problems import format_path, show
+from runner.pipeline.spec import LEGACY_VERSIONS
+from runner.pipeline.yamlpos import Document, Path_
 
 NEEDS_DESCRIPTION = ("defined_character", "object_variants")
 SAMPLES = {"fibo": (5, 10), "legacy": (1, 6)}

@@ -20,9 +20,9 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from runner.crashpoints import CrashPoints
+from runner.engine.crashpoints import CrashPoints
 from runner.errors import ApiError, NetworkError, RateLimited, ServerError
-from runner.store import IntentRow, StepRow, Store
+from runner.state.store import IntentRow, StepRow, Store
 
 Answer = tuple[str, dict[str, Any]]  # remote id (or request id / url), data to keep
 POST_ATTEMPTS = 5

@@ -22,9 +22,9 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
-from runner.fingerprint import canonical, derived_seed, fingerprint, fingerprint_parts
-from runner.spec import Pipeline, Scene
-from runner.store import Recorded, StepRow
+from runner.pipeline.spec import Pipeline, Scene
+from runner.state.fingerprint import canonical, derived_seed, fingerprint, fingerprint_parts
+from runner.state.store import Recorded, StepRow
 
 TRAINING_KINDS = ("project", "dataset", "identity", "upload", "complete", "model", "train")
 # Rough wall-clock figures for the estimate only (Bria: training 1-6 h, images ~10-30 s).

@@ -20,7 +20,7 @@ from sqlalchemy import delete, insert, select, update
 from sqlalchemy.exc import IntegrityError
 
 from runner.errors import LockHeld
-from runner.store import Store, locks
+from runner.state.store import Store, locks
 
 HEARTBEAT_EVERY = 10.0
 STALE_AFTER = 60.0  # a live runner heartbeats every 10 s; 60 s of silence means it is gone

@@ -11,8 +11,8 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
 
+from runner.display.reporters import Reporter
 from runner.errors import EXIT_INTERRUPTED
-from runner.progress import Reporter
 
 
 @contextmanager

@@ -6,8 +6,8 @@ import time
 from pathlib import Path
 from typing import Any
 
-from runner.plan import TRAINING_KINDS, Plan, PlannedStep
-from runner.store import Recorded
+from runner.engine.plan import TRAINING_KINDS, Plan, PlannedStep
+from runner.state.store import Recorded
 
 SYMBOLS = {"create": "+", "changed": "~", "resume": ">", "kept": "=",
            "done": " ", "orphaned": "-"}

@@ -10,16 +10,16 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from runner.crashpoints import CrashPoints
-from runner.pacing import STATUS_ENDPOINT, JobPacer
-from runner.plan import Plan
-from runner.remote import Remote
-from runner.spec import Pipeline
-from runner.store import Store
+from runner.engine.crashpoints import CrashPoints
+from runner.engine.pacing import STATUS_ENDPOINT, JobPacer
+from runner.engine.plan import Plan
+from runner.engine.remote import Remote
+from runner.pipeline.spec import Pipeline
+from runner.state.store import Store
 
 if TYPE_CHECKING:
-    from runner.bria import BriaClient
-    from runner.progress import Reporter
+    from runner.bria.client import BriaClient
+    from runner.display.reporters import Reporter
 
 
 @dataclass(frozen=True)

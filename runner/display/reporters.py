@@ -3,7 +3,7 @@
 The engine only calls ``Reporter.emit(kind, key=..., **data)``. Reporters turn events
 into output: ``PlainReporter`` (timestamped lines, for logs and pipes), ``JsonReporter``
 (one JSON object per line on stdout), ``QuietReporter`` (nothing), and ``LiveReporter``
-(a rich live display on a terminal, in ``runner.live``). Reporters are called from
+(a rich live display on a terminal, in ``runner.display.live``). Reporters are called from
 worker threads, so each one serialises its output.
 """
 

@@ -13,8 +13,8 @@ from typing import Any
 
 import httpx
 
+from runner.bria.inline import InlineFile
 from runner.errors import ApiError, JobFailed, JobUnknown
-from runner.inline import InlineFile
 
 # Bria's spellings, exactly (the contract pins them; tests/test_contract.py checks them).
 MODEL_STATUSES = ("Created", "InProgress", "Completed", "Failed", "Stopping", "Stopped")
@@ -62,7 +62,7 @@ class JobStatus:
 
 def encode_image(path: Path) -> InlineFile:
     """One image file for a JSON field: sent as base64, read and encoded in chunks only
-    while the request goes out (runner.inline)."""
+    while the request goes out (runner.bria.inline)."""
     return InlineFile(Path(path))
 
 

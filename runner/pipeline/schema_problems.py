@@ -9,7 +9,6 @@ key; a missing key: at the mapping that lacks it).
 from __future__ import annotations
 
 import difflib
-from collections.abc import Iterable
 from functools import lru_cache
 from typing import Any
 
@@ -17,33 +16,12 @@ from jsonschema import Draft202012Validator
 from jsonschema.exceptions import ValidationError
 
 from runner.errors import Problem
-from runner.schema import load_schema
-from runner.yamlpos import Document, Path_
+from runner.pipeline.problems import format_path, show
+from runner.pipeline.schema import load_schema
+from runner.pipeline.yamlpos import Document, Path_
 
 _KINDS = {"string": "text", "number": "a number", "integer": "a whole number",
           "boolean": "true or false", "object": "a mapping", "array": "a list", "null": "null"}
-
-
-def format_path(path: Iterable[str | int]) -> str:
-    """``("scenes", 2, "seed")`` -> ``scenes[2].seed``."""
-    text = ""
-    for part in path:
-        text += f"[{part}]" if isinstance(part, int) else (f".{part}" if text else str(part))
-    return text
-
-
-def show(value: Any) -> str:
-    """A value as a user wrote it, short."""
-    if isinstance(value, bool):
-        return "true" if value else "false"
-    if value is None:
-        return "null"
-    if isinstance(value, (int, float)):
-        return repr(value)
-    if isinstance(value, str):
-        return f"`{value if len(value) <= 60 else value[:57] + '...'}`"
-    return "a list" if isinstance(value, list) else "a mapping" if isinstance(value, dict) else (
-        f"a {type(value).__name__}")
 
 
 @lru_cache(maxsize=1)
