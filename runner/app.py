@@ -11,13 +11,14 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from runner.bria.env import base_url_from_env, token_from_env
 from runner.display.reporters import Reporter
 from runner.engine.context import Context, RunOptions
 from runner.engine.executor import Engine, Summary
 from runner.engine.plan import Plan, plan
+from runner.errors import Interrupted
 from runner.pipeline.loader import load_pipeline
 from runner.pipeline.spec import Pipeline
 from runner.state.store import ApiIdentity, Recorded, Store
@@ -137,9 +138,67 @@ def run(
         if not the_plan.has_work:
             reporter.emit("finished", images=0)
             return Summary()  # an unchanged, finished file: not a single request
-        ctx = Context(pipeline, the_plan, store, api.client, reporter, options, hashes=hashes)
-        with graceful_interrupts(ctx.stop, reporter):
-            return Engine(ctx).run()
+        watch = _OutputWatch(reporter)
+        ctx = Context(pipeline, the_plan, store, api.client, watch, options, hashes=hashes)
+        outcome = "failed"
+        try:
+            with graceful_interrupts(ctx.stop, reporter):
+                summary = Engine(ctx).run()
+            outcome = "done"
+        except Interrupted:
+            outcome = "interrupted"
+            raise
+        finally:
+            page = _refresh_gallery(pipeline, the_plan, store, options, reporter, outcome) \
+                if watch.changed else None
+        summary.gallery = str(page) if page else None
+        return summary
+
+
+class _OutputWatch:
+    """Passes every event on to the reporter, noting whether an image was written or moved
+    (then the run refreshes the gallery)."""
+
+    def __init__(self, reporter: Reporter) -> None:
+        self.reporter = reporter
+        self.changed = False
+
+    def emit(self, event: str, key: str | None = None, **data: Any) -> None:
+        if event == "moved" or (event == "step" and data.get("state") == "done"
+                                and data.get("path")):
+            self.changed = True
+        self.reporter.emit(event, key, **data)
+
+    def close(self) -> None:
+        self.reporter.close()
+
+
+def _refresh_gallery(pipeline: Pipeline, the_plan: Plan, store: Store, options: RunOptions,
+                     reporter: Reporter, outcome: str) -> Path | None:
+    """Rewrite ``<outputs>/index.html`` from the state as it is now. A page that cannot be
+    written is a notice, never the run's failure: the images and the state are what count."""
+    from runner.display.gallery import write_gallery
+
+    try:
+        page = write_gallery(pipeline, the_plan, store.load(), retry=options.resume_command)
+    except (OSError, ValueError) as exc:
+        reporter.emit("notice", message=f"could not write the gallery under "
+                                        f"{pipeline.outputs}: {exc}")
+        return None
+    reporter.emit("gallery", path=str(page), outcome=outcome)
+    return page
+
+
+def write_gallery_page(target: Target, retry: str) -> Path:
+    """`bria-run gallery`: the page of what the state records now. Sends nothing and takes
+    no lock (it writes only the page, index.json and thumbnails)."""
+    from runner.display.gallery import write_gallery
+
+    with open_recorded(target) as (pipeline, _store, recorded, _location):
+        the_plan = plan(pipeline, recorded, pipeline.image_hashes)
+        if the_plan.blocked:  # a stale model: the images that exist are the old model's
+            the_plan = plan(pipeline, recorded, pipeline.image_hashes, keep_model=True)
+        return write_gallery(pipeline, the_plan, recorded, retry=retry)
 
 
 def plan_from_state(

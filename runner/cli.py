@@ -174,8 +174,7 @@ def run(pipeline: Path, simulate: bool, state: str | None, retrain: bool, keep_m
     from runner.engine.context import RunOptions
 
     command = "bria-run " + " ".join(sys.argv[1:]) if sys.argv[1:] else f"bria-run {pipeline}"
-    resume = f"bria-run {pipeline}" + (" --simulate" if simulate else "") + (
-        f" --state {state}" if state else "")
+    resume = _resume_command(pipeline, simulate, state)
     options = RunOptions(retrain=retrain, keep_model=keep_model, resume_command=resume,
                          poll_every=2.0 if simulate else None,
                          job_poll=job_poll or (0.5 if simulate else 2.0))
@@ -188,7 +187,47 @@ def run(pipeline: Path, simulate: bool, state: str | None, retrain: bool, keep_m
         fail(exc)
     reporter.close()
     if not as_json:
-        click.echo(f"done: {summary.images} new image(s), {len(summary.done)} step(s) run.")
+        page = f"; gallery: {_shown(summary.gallery)}" if summary.gallery else ""
+        click.echo(f"done: {summary.images} new image(s), {len(summary.done)} step(s) run{page}")
+
+
+def _resume_command(pipeline: Path, simulate: bool, state: str | None) -> str:
+    return f"bria-run {pipeline}" + (" --simulate" if simulate else "") + (
+        f" --state {state}" if state else "")
+
+
+def _shown(path: str) -> str:
+    """A path relative to the current folder when it is below it: shorter to read."""
+    relative = os.path.relpath(path)
+    return path if relative.startswith("..") else relative
+
+
+@main.command()
+@_pipeline_argument
+@_simulate_option
+@_state_option
+@click.option("--open", "open_it", is_flag=True, help="Open the page in the web browser.")
+def gallery(pipeline: Path, simulate: bool, state: str | None, open_it: bool) -> None:
+    """Write PIPELINE's gallery, <outputs>/index.html: every scene with its prompt,
+    settings and images, earlier versions beside the current ones, failures and pending
+    scenes. One offline page (no server, no network; relative links, so the outputs folder
+    can be copied or zipped), with index.json beside it. Sends nothing.
+
+    Every run that writes or moves an image refreshes it too.
+    """
+    from runner.app import Target, write_gallery_page
+
+    try:
+        page = write_gallery_page(Target(pipeline, state, simulate),
+                                  _resume_command(pipeline, simulate, state))
+    except BriaRunError as exc:
+        fail(exc)
+    click.echo(_shown(str(page)))
+    if open_it:
+        import webbrowser
+
+        if not webbrowser.open(page.resolve().as_uri()):
+            click.echo("no web browser found here: open the file above by hand.", err=True)
 
 
 @main.command()

@@ -99,6 +99,9 @@ def describe(kind: str, key: str | None, data: dict[str, Any]) -> str | None:
         return f"rate limit: waiting {data.get('seconds', 0):.1f}s for {data.get('endpoint')}"
     if kind in ("notice", "moved"):
         return data.get("message") or f"{key}: kept earlier output at {data.get('dst')}"
+    if kind == "gallery":
+        # After a finished run the last line names the page; here only before an error.
+        return None if data.get("outcome") == "done" else f"gallery: {_shown(str(data['path']))}"
     if kind == "finished":
         return f"finished: {data.get('images', 0)} new image(s)"
     return None

@@ -33,6 +33,7 @@ class Summary:
     done: list[str] = field(default_factory=list)
     failed: dict[str, str] = field(default_factory=dict)
     images: int = 0
+    gallery: str | None = None  # the page refreshed at the end of the run, if any
 
 
 class Engine:

@@ -5,11 +5,13 @@ overwritten silently.
 from __future__ import annotations
 
 import functools
+import json
 import os
 import tempfile
+import time
 from collections.abc import Callable
 from pathlib import Path
-from typing import BinaryIO
+from typing import Any, BinaryIO
 
 from runner.errors import ConfigError
 from runner.state.fingerprint import sha256_file
@@ -34,8 +36,15 @@ def previous_path(path: Path, tag: str) -> Path:
     return path.parent / "previous" / tag / path.name
 
 
-def move_aside(path: Path, tag: str) -> Path | None:
-    """Move an existing file out of the way (never delete it); return where it went."""
+def sidecar_path(image: Path) -> Path:
+    """What an image moved aside was (prompt, seed, date): ``<n>.json`` beside it."""
+    return image.with_suffix(".json")
+
+
+def move_aside(path: Path, tag: str, about: dict[str, Any] | None = None) -> Path | None:
+    """Move an existing file out of the way (never delete it); return where it went. With
+    ``about``, record it in a sidecar beside the moved file, so the folder still says what
+    the image was when the state is gone."""
     if not path.exists():
         return None
     target = previous_path(path, tag)
@@ -45,7 +54,27 @@ def move_aside(path: Path, tag: str) -> Path | None:
         target = previous_path(path, f"{tag}-{n}")
     target.parent.mkdir(parents=True, exist_ok=True)
     os.replace(path, target)
+    if about is not None:
+        _write_sidecar(sidecar_path(target), {**about, "moved_at": iso(time.time())})
     return target
+
+
+def _write_sidecar(path: Path, data: dict[str, Any]) -> None:
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".part")
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as handle:
+            json.dump(data, handle, indent=1, sort_keys=True)
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def iso(timestamp: float | None) -> str | None:
+    """A time as ISO 8601 in UTC, to the second: how sidecars and index.json say when."""
+    if timestamp is None:
+        return None
+    return time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(timestamp))
 
 
 def write_atomically(path: Path, fill: Callable[[BinaryIO], str]) -> str:

@@ -13,12 +13,12 @@ from pathlib import Path
 from typing import Any, BinaryIO
 
 from runner.engine.context import Context
-from runner.engine.outputs import file_sha256, move_aside, output_path, write_atomically
+from runner.engine.outputs import file_sha256, iso, move_aside, output_path, write_atomically
 from runner.engine.plan import PlannedStep
 from runner.engine.remote import Answer, ensure_remote, supersede
 from runner.errors import Interrupted, JobLost, JobTimeout, ResultExpired
 from runner.pipeline.spec import Scene
-from runner.state.store import StepRow
+from runner.state.store import ArtifactRow, StepRow
 
 Outcome = tuple[str | None, dict[str, Any]]
 ATTEMPTS = 3  # lost jobs / expired links before the scene is reported failed
@@ -163,11 +163,23 @@ def _make_room(ctx: Context, row: StepRow, path: Path) -> None:
     recorded = [a for a in ctx.store.artifacts_at(str(path)) if a.is_current]
     if any(a.step_id == row.id and a.sha256 == existing for a in recorded):
         return  # our own earlier download of this very step: same inputs, same seed
-    owner = ctx.store.step(recorded[-1].step_id).fingerprint[:8] if recorded else None
-    target = move_aside(path, owner or f"unrecorded-{existing[:8]}")
+    owner = ctx.store.step(recorded[-1].step_id) if recorded else None
+    tag = owner.fingerprint[:8] if owner else f"unrecorded-{existing[:8]}"
+    target = move_aside(path, tag, _about(owner, recorded[-1] if recorded else None, existing))
     if target is not None:
         ctx.store.move_artifact(str(path), str(target))
         ctx.emit("moved", row.key, src=str(path), dst=str(target), log=True)
+
+
+def _about(owner: StepRow | None, artifact: ArtifactRow | None, sha256: str) -> dict[str, Any]:
+    """The sidecar of an image moved aside: what made it, for the gallery."""
+    about: dict[str, Any] = {"sha256": sha256}
+    if owner is not None and artifact is not None:
+        inputs = owner.outputs.get("inputs", {})
+        about.update(scene=artifact.scene, variation=artifact.variation, seed=artifact.seed,
+                     prompt=inputs.get("prompt"), step=owner.key,
+                     fingerprint=owner.fingerprint, created_at=iso(owner.finished_at))
+    return about
 
 
 class _CrashingWriter:

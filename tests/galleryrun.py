@@ -1,0 +1,69 @@
+"""Test support for the gallery: runs in this process against a simulator, and a real
+headless Chromium (Debian's, driven by Playwright) to open pages from file://."""
+
+from __future__ import annotations
+
+import os
+import re
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+from simrun import TOKEN
+
+from runner.app import Target, run
+from runner.display.reporters import QuietReporter
+from runner.engine.context import RunOptions
+from runner.engine.executor import Summary
+from runner.simulator import Simulator
+
+CHROMIUM = Path(os.environ.get("BRIA_RUN_TEST_CHROMIUM", "/usr/bin/chromium"))
+INSTALL_HINT = ("headless Chromium is needed for the browser tests: `apt-get install -y "
+                "chromium` (Debian) and `pip install '.[test]'` (Playwright's Python API)")
+
+
+def run_here(path: Path, sim: Simulator, monkeypatch: Any) -> Summary:
+    """`bria-run run PATH` in this process against ``sim``, its state beside the file."""
+    monkeypatch.setenv("BRIA_API_URL", sim.base_url)
+    monkeypatch.setenv("BRIA_API_TOKEN", TOKEN)
+    options = RunOptions(poll_every=0.1, job_poll=0.05, resume_command=f"bria-run {path.name}")
+    return run(Target(path, str(path.parent / "state.sqlite")), options, QuietReporter(),
+               command="bria-run run", rpm=None)
+
+
+def set_prompt(path: Path, scene: str, prompt: str) -> None:
+    """Edit one scene's prompt in a file written by ``simrun.write_pipeline``."""
+    text = path.read_text()
+    pattern = re.compile(r'(\{"name": "' + re.escape(scene) + r'"[^}]*?"prompt": )"(?:[^"\\]|\\.)*"')
+    edited, count = pattern.subn(lambda m: m.group(1) + _json_string(prompt), text)
+    assert count == 1, f"no scene {scene!r} in {path}"
+    path.write_text(edited)
+
+
+def _json_string(text: str) -> str:
+    import json
+
+    return json.dumps(text)
+
+
+def links_of(html: str) -> list[str]:
+    return re.findall(r'(?:src|href)="([^"]*)"', html)
+
+
+@contextmanager
+def chromium() -> Iterator[Any]:
+    """A headless Chromium browser; fails (never skips) when it is not installed."""
+    try:
+        from playwright.sync_api import sync_playwright
+    except ImportError as exc:
+        raise AssertionError(INSTALL_HINT) from exc
+    assert CHROMIUM.exists(), f"no {CHROMIUM}: {INSTALL_HINT}"
+    with sync_playwright() as driver:
+        # --no-sandbox: CI runs as root, where Chromium's sandbox refuses to start.
+        browser = driver.chromium.launch(executable_path=str(CHROMIUM), headless=True,
+                                         args=["--no-sandbox"])
+        try:
+            yield browser
+        finally:
+            browser.close()
