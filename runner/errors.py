@@ -24,6 +24,7 @@ exits 1, ``Interrupted`` exits 130.
     │   └── JobTimeout             still running (or its result link not ready) after a time limit
     ├── ResultExpired              a result link stopped serving before download
     ├── TrainingFailed             the model ended Failed or Stopped
+    ├── LegacyRetired              a legacy (light/max) route or field is no longer served
     ├── StaleModel                 training inputs changed; needs --retrain or --keep-model
     ├── RunFailed                  some steps failed; the rest finished
     └── Interrupted                Ctrl-C / SIGTERM (exit 130)
@@ -282,14 +283,35 @@ class ResultExpired(BriaRunError):
 
 
 class TrainingFailed(BriaRunError):
-    def __init__(self, model_id: int, status: str) -> None:
+    def __init__(self, model_id: int, status: str, reasons: tuple[str, ...] = ()) -> None:
         super().__init__()
-        self.model_id, self.status = model_id, status
+        self.model_id, self.status, self.reasons = model_id, status, reasons
 
     def message(self) -> str:
+        why = f": {'; '.join(self.reasons)}" if self.reasons else ""
         return (
-            f"training failed for model {self.model_id} ({self.status}). Run again with "
+            f"training failed for model {self.model_id} ({self.status}){why}. Run again with "
             f"--retrain to start a new training (about 50-100 credits)."
+        )
+
+
+LEGACY_END = "2026-07-01"
+
+
+class LegacyRetired(BriaRunError):
+    """A legacy route answered like a retired endpoint (404/410 or "not supported")."""
+
+    def __init__(self, method: str, path: str, status: int | None, bria_message: str) -> None:
+        super().__init__()
+        self.method, self.path, self.status, self.bria_message = method, path, status, bria_message
+
+    def message(self) -> str:
+        said = f": {self.bria_message}" if self.bria_message else ""
+        return (
+            f"{self.method} {self.path}: HTTP {self.status}{said}. Bria no longer serves this "
+            f"legacy (light/max) route: legacy model support ended on {LEGACY_END}. Train the "
+            f"character on fibo instead: set `training.version: fibo` and run again (a new "
+            f"training, about 50-100 credits). Every finished step and downloaded image is kept."
         )
 
 

@@ -317,7 +317,7 @@ def test_none_values_are_dropped_from_bodies() -> None:
     recorder = Recorder(ok({"request_id": "r", "status_url": None}, 202))
     with make_client(recorder) as client:
         client.generate_tailored(tailored_model_id=5, prompt="Luna reading", seed=None)
-    assert recorder.body() == {"tailored_model_id": 5, "prompt": "Luna reading", "sync": False}
+    assert recorder.body() == {"tailored_model_id": "5", "prompt": "Luna reading", "sync": False}
     assert recorder.requests[0].headers["Content-Type"] == "application/json"
 
 

@@ -108,7 +108,7 @@ def fetch(http: httpx.Client, url: str) -> bytes:
 def test_text_results_are_pngs_deterministic_per_seed(http: httpx.Client,
                                                       clock: FakeClock) -> None:
     model_id = train(http, clock)
-    body = {"tailored_model_id": model_id, "prompt": "Luna by the fire", "aspect_ratio": "16:9"}
+    body = {"tailored_model_id": str(model_id), "prompt": "Luna by the fire", "aspect_ratio": "16:9"}
     first = fetch(http, generate(http, clock, {**body, "seed": 1})["image_url"])
     again = fetch(http, generate(http, clock, {**body, "seed": 1})["image_url"])
     other = fetch(http, generate(http, clock, {**body, "seed": 2})["image_url"])
@@ -120,7 +120,7 @@ def test_scene_reference_is_composited(http: httpx.Client, clock: FakeClock) -> 
     model_id = train(http, clock)
     structured = generate(http, clock, {"images": [scene_b64()], "prompt": "in the woods"},
                           "/v2/structured_prompt/generate")["structured_prompt"]
-    result = generate(http, clock, {"tailored_model_id": model_id, "seed": 4,
+    result = generate(http, clock, {"tailored_model_id": str(model_id), "seed": 4,
                                     "structured_prompt": structured})
     image = Image.open(io.BytesIO(fetch(http, result["image_url"]))).convert("RGB")
     colours: set[tuple[int, int, int]] = {c for _, c in image.getcolors(1 << 16) or []}  # type: ignore[misc]

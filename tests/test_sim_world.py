@@ -180,7 +180,7 @@ def test_project_validation_names_the_field(world: World, changes: dict[str, Any
 
 def test_v2_job_moves_in_progress_to_completed(world: World, clock: FakeClock) -> None:
     model_id = trained(world, clock)
-    code, answer = jobs.submit_tailored(world, {"tailored_model_id": model_id, "prompt": "x"})
+    code, answer = jobs.submit_tailored(world, {"tailored_model_id": str(model_id), "prompt": "x"})
     assert code == 202 and answer["status_url"].endswith(f"/v2/status/{answer['request_id']}")
     assert jobs.status(world, answer["request_id"]) == (
         200, {"status": "IN_PROGRESS", "request_id": answer["request_id"]})
@@ -194,7 +194,7 @@ def test_v2_job_moves_in_progress_to_completed(world: World, clock: FakeClock) -
 def test_v2_status_of_unknown_or_expired_job_is_404(world: World, clock: FakeClock) -> None:
     assert jobs.status(world, "nope")[1]["status"] == "NOT_FOUND"
     model_id = trained(world, clock)
-    _, answer = jobs.submit_tailored(world, {"tailored_model_id": model_id, "prompt": "x"})
+    _, answer = jobs.submit_tailored(world, {"tailored_model_id": str(model_id), "prompt": "x"})
     clock.now += 10 + 501
     assert jobs.status(world, answer["request_id"]) == (
         404, {"status": "NOT_FOUND", "request_id": answer["request_id"]})
@@ -204,7 +204,7 @@ def test_v2_status_of_unknown_or_expired_job_is_404(world: World, clock: FakeClo
                          ids=["error", "unknown"])
 def test_v2_job_can_end_badly(world: World, clock: FakeClock, prompt: str, status: str) -> None:
     model_id = trained(world, clock)
-    _, answer = jobs.submit_tailored(world, {"tailored_model_id": model_id, "prompt": prompt})
+    _, answer = jobs.submit_tailored(world, {"tailored_model_id": str(model_id), "prompt": prompt})
     clock.now += 10
     assert jobs.status(world, answer["request_id"])[1]["status"] == status
 
@@ -212,8 +212,8 @@ def test_v2_job_can_end_badly(world: World, clock: FakeClock, prompt: str, statu
 def test_cold_start_delays_the_first_job_only(world: World, clock: FakeClock) -> None:
     world.config.cold_start = 30
     model_id = trained(world, clock)
-    _, first = jobs.submit_tailored(world, {"tailored_model_id": model_id, "prompt": "x"})
-    _, second = jobs.submit_tailored(world, {"tailored_model_id": model_id, "prompt": "y"})
+    _, first = jobs.submit_tailored(world, {"tailored_model_id": str(model_id), "prompt": "x"})
+    _, second = jobs.submit_tailored(world, {"tailored_model_id": str(model_id), "prompt": "y"})
     clock.now += 10
     assert jobs.status(world, first["request_id"])[1]["status"] == "IN_PROGRESS"
     assert jobs.status(world, second["request_id"])[1]["status"] == "COMPLETED"
@@ -235,11 +235,11 @@ def test_generation_needs_a_completed_model_of_its_generation(world: World,
                                                               clock: FakeClock) -> None:
     model_id = trained(world, clock)
     clock.now -= 1
-    body = {"tailored_model_id": model_id, "prompt": "x"}
+    body = {"tailored_model_id": str(model_id), "prompt": "x"}
     assert status_of(lambda: jobs.submit_tailored(world, body)) == 412
     clock.now += 1
     assert status_of(lambda: jobs.text_to_image(world, model_id, {"prompt": "x"})) == 400
-    assert status_of(lambda: jobs.submit_tailored(world, {**body, "tailored_model_id": 1})) == 403
+    assert status_of(lambda: jobs.submit_tailored(world, {**body, "tailored_model_id": "1"})) == 403
 
 
 def test_structured_prompt_carries_the_scene(world: World, clock: FakeClock) -> None:
@@ -248,7 +248,7 @@ def test_structured_prompt_carries_the_scene(world: World, clock: FakeClock) -> 
     structured = jobs.status(world, answer["request_id"])[1]["result"]["structured_prompt"]
     assert json.loads(structured)["sim_scene"] in world.scenes
     model_id = trained(world, clock)
-    _, image = jobs.submit_tailored(world, {"tailored_model_id": model_id,
+    _, image = jobs.submit_tailored(world, {"tailored_model_id": str(model_id),
                                             "structured_prompt": structured})
     assert world.jobs[image["request_id"]].scene == json.loads(structured)["sim_scene"]
 
@@ -264,5 +264,5 @@ def test_duplicates_are_counted_per_scope(world: World) -> None:
 
 def test_moderated_prompt_is_422(world: World, clock: FakeClock) -> None:
     model_id = trained(world, clock)
-    body = {"tailored_model_id": model_id, "prompt": "something forbidden"}
+    body = {"tailored_model_id": str(model_id), "prompt": "something forbidden"}
     assert status_of(lambda: jobs.submit_tailored(world, body)) == 422

@@ -60,6 +60,16 @@ class JobStatus:
         return None
 
 
+# An image the client sends: a file (sent inline as base64) or an https:// URL (a str),
+# which Bria fetches itself; bria-run never downloads it.
+ImageSource = Path | str
+
+
+def image_field(image: ImageSource) -> InlineFile | str:
+    """The JSON value for one image: the URL text as it is, or the file inline."""
+    return image if isinstance(image, str) else encode_image(image)
+
+
 def encode_image(path: Path) -> InlineFile:
     """One image file for a JSON field: sent as base64, read and encoded in chunks only
     while the request goes out (runner.bria.inline)."""

@@ -1,13 +1,15 @@
 """The Bria HTTP client: both generations of the Tailored Generation API.
 
 Training and CRUD live under ``/v1/tailored-gen``; generation under ``/v2`` (fibo, always
-async: submit, then poll ``/v2/status/{id}``) or legacy ``/v1`` (light/max, ``sync: false``:
-result URLs come back at once and serve content later). Ids of Bria resources are ints,
-request ids of async jobs are strings.
+async: submit, then poll ``/v2/status/{id}``). The legacy (light/max) routes live in
+``runner.bria.legacy``, mixed in here. Field names and types follow Bria's published
+OpenAPI: ids of Bria resources are ints under ``/v1/tailored-gen``, but the v2 routes take
+``tailored_model_id`` as a string; request ids of async jobs are strings.
 
 Every call goes through one ``ApiSession`` (rate limit per endpoint, retries of
 GET/PUT/DELETE only, typed errors from ``runner.errors``). Images are read and
-base64-encoded one call at a time, so memory does not grow with their number.
+base64-encoded one call at a time, so memory does not grow with their number; an image
+given as an ``https://`` URL is passed to Bria as that URL, never fetched here.
 The client is thread-safe: the engine calls it from a thread pool.
 """
 
@@ -16,7 +18,6 @@ from __future__ import annotations
 import random
 import time
 from collections.abc import Callable, Sequence
-from pathlib import Path
 from types import TracebackType
 from typing import Any, BinaryIO, Self
 
@@ -33,21 +34,23 @@ from runner.bria.answers import (
     MODEL_STATUSES,
     TRAINING_MODES,
     TRAINING_VERSIONS,
+    ImageSource,
     Job,
     JobStatus,
     as_dict,
     as_list,
     encode_image,
+    image_field,
     json_or_none,
-    results,
     submitted_job,
     text_field,
 )
 from runner.bria.env import DEFAULT_BASE_URL, api_root, base_url_from_env, token_from_env
+from runner.bria.legacy import LegacyRoutes
 from runner.bria.limiter import RateLimiter
 from runner.bria.retry import RetryPolicy
 from runner.bria.session import ApiSession, Call
-from runner.errors import JobLost, JobTimeout
+from runner.errors import ApiError, JobLost, JobTimeout, LegacyRetired
 
 __all__ = [
     "ASPECT_RATIOS",
@@ -61,6 +64,7 @@ __all__ = [
     "TRAINING_MODES",
     "TRAINING_VERSIONS",
     "BriaClient",
+    "ImageSource",
     "Job",
     "JobStatus",
     "encode_image",
@@ -69,7 +73,7 @@ __all__ = [
 TG = "/v1/tailored-gen"
 
 
-class BriaClient:
+class BriaClient(LegacyRoutes):
     """Bria's API as methods. Use as a context manager, or call ``close()``."""
 
     def __init__(
@@ -203,15 +207,16 @@ class BriaClient:
     def upload_image(
         self,
         dataset_id: int,
-        path: Path,
+        image: ImageSource,
         *,
         image_name: str,
         increase_resolution: bool = True,
         content_moderation: bool = False,
     ) -> dict[str, Any]:
-        """Upload ONE image file (base64 in field ``file``) under ``image_name``."""
+        """Upload ONE image under ``image_name``: a file (base64 in field ``file``) or an
+        https URL (field ``image_url``, fetched by Bria)."""
         body = {
-            "file": encode_image(path),
+            "image_url" if isinstance(image, str) else "file": image_field(image),
             "image_name": image_name,
             "increase_resolution": increase_resolution,
             "content_moderation": content_moderation,
@@ -219,11 +224,17 @@ class BriaClient:
         found = self._call("POST", f"{TG}/datasets/{{id}}/images", body, id=dataset_id)
         return as_dict(found)
 
+    def update_image_caption(self, dataset_id: int, image_id: int, caption: str) -> dict[str, Any]:
+        """Set one image's caption (Bria marks it ``caption_source: manual``); draft only."""
+        template = f"{TG}/datasets/{{dataset_id}}/images/{{image_id}}"
+        return as_dict(self._call("PUT", template, {"caption": caption},
+                                  dataset_id=dataset_id, image_id=image_id))
+
     # --- identity -----------------------------------------------------------------------
 
-    def generate_visual_schema(self, images: list[Path]) -> str:
+    def generate_visual_schema(self, images: Sequence[ImageSource]) -> str:
         """fibo: Bria's visual schema (a JSON string) from 5-10 sample images."""
-        body = {"images": [encode_image(p) for p in images]}
+        body = {"images": [image_field(i) for i in images]}
         path = f"{TG}/generate_visual_schema"
         return text_field(path, *self._answer("POST", path, body), "visual_schema")
 
@@ -238,39 +249,25 @@ class BriaClient:
         path = f"{TG}/refine_structured_prompt"
         return text_field(path, *self._answer("POST", path, body), "structured_prompt")
 
-    def generate_prefix(
-        self, images: list[Path], *, ip_type: str, ip_medium: str, ip_name: str | None
-    ) -> str:
-        """Legacy: the caption prefix from 1-6 images (answer key ``prefix`` or
-        ``caption_prefix``, or a bare JSON string: Bria has not fixed it)."""
-        body = {
-            "images": [encode_image(p) for p in images],
-            "ip_type": ip_type,
-            "ip_medium": ip_medium,
-            "ip_name": ip_name,
-        }
-        path = f"{TG}/generate_prefix"
-        return text_field(path, *self._answer("POST", path, body), "prefix", "caption_prefix")
-
     # --- models and training ------------------------------------------------------------
 
     def create_model(
-        self,
-        *,
-        name: str,
-        dataset_id: int,
-        training_mode: str,
+        self, *, name: str, dataset_id: int, training_mode: str,
         training_version: str | None = None,
-        description: str | None = None,
     ) -> dict[str, Any]:
-        body = {
-            "name": name,
-            "dataset_id": dataset_id,
-            "training_mode": training_mode,
-            "training_version": training_version,
-            "description": description,
-        }
-        return as_dict(self._call("POST", f"{TG}/models", body))
+        """Create a model (published fields: name, dataset_id, training_mode). Only the
+        legacy flow adds ``training_version`` (light/max), which Bria no longer lists."""
+        body = {"name": name, "dataset_id": dataset_id, "training_mode": training_mode}
+        if training_version is None:
+            return as_dict(self._call("POST", f"{TG}/models", body))
+        try:
+            return as_dict(self._call("POST", f"{TG}/models",
+                                      {**body, "training_version": training_version}))
+        except ApiError as exc:
+            if exc.status in (400, 422) and "training_version" in exc.bria_message:
+                raise LegacyRetired("POST", f"{TG}/models", exc.status,
+                                    exc.bria_message) from exc
+            raise
 
     def list_models(self, project_id: int) -> list[dict[str, Any]]:
         found = self._call("GET", f"{TG}/projects/{{id}}/models", id=project_id)
@@ -292,19 +289,20 @@ class BriaClient:
     def generate_tailored(
         self,
         *,
-        tailored_model_id: int,
+        tailored_model_id: int | str,
         prompt: str | None = None,
         structured_prompt: str | None = None,
         negative_prompt: str | None = None,
         seed: int | None = None,
         aspect_ratio: str | None = None,
         tailored_model_influence: float | None = None,
-        guidance_scale: float | None = None,
+        guidance_scale: int | None = None,
         steps_num: int | None = None,
     ) -> Job:
-        """Submit one fibo image (never ``sync: true``: the CDN cuts answers at 60 s)."""
+        """Submit one fibo image (never ``sync: true``: the CDN cuts answers at 60 s).
+        ``tailored_model_id`` goes out as a string, the type Bria publishes for it."""
         body = {
-            "tailored_model_id": tailored_model_id,
+            "tailored_model_id": str(tailored_model_id),
             "prompt": prompt,
             "structured_prompt": structured_prompt,
             "negative_prompt": negative_prompt,
@@ -318,9 +316,12 @@ class BriaClient:
         path = "/v2/image/generate/tailored"
         return submitted_job(path, *self._answer("POST", path, body))
 
-    def generate_structured_prompt(self, *, images: list[Path], prompt: str | None = None) -> Job:
-        """Submit a scene reference; the job's result carries its ``structured_prompt``."""
-        body = {"images": [encode_image(p) for p in images], "prompt": prompt, "sync": False}
+    def generate_structured_prompt(
+        self, *, images: Sequence[ImageSource], prompt: str | None = None
+    ) -> Job:
+        """Submit a scene reference (a file or an https URL); the job's result carries its
+        ``structured_prompt``."""
+        body = {"images": [image_field(i) for i in images], "prompt": prompt, "sync": False}
         path = "/v2/structured_prompt/generate"
         return submitted_job(path, *self._answer("POST", path, body))
 
@@ -348,62 +349,6 @@ class BriaClient:
             if self._clock() + poll_every > deadline:
                 raise JobTimeout(request_id, f"still IN_PROGRESS after {timeout:g} s")
             self._sleep(poll_every)
-
-    # --- legacy v1 generation (sync=false) ------------------------------------------------
-
-    def text_to_image_tailored(
-        self,
-        model_id: int,
-        *,
-        prompt: str,
-        num_results: int = 1,
-        aspect_ratio: str | None = None,
-        seed: int | None = None,
-        model_influence: float | None = None,
-        negative_prompt: str | None = None,
-        guidance: Sequence[tuple[str, Path, float]] = (),
-    ) -> list[dict[str, Any]]:
-        """Legacy text-to-image: ``[{"urls": [...], "seed": n}, ...]``; files appear later.
-        ``guidance``: up to two (method, image file, scale), e.g. controlnet_canny."""
-        body: dict[str, Any] = {
-            "prompt": prompt,
-            "num_results": num_results,
-            "aspect_ratio": aspect_ratio,
-            "seed": seed,
-            "model_influence": model_influence,
-            "negative_prompt": negative_prompt,
-            "sync": False,
-        }
-        for n, (method, image, scale) in enumerate(guidance, start=1):
-            body[f"guidance_method_{n}"] = method
-            body[f"guidance_method_{n}_image_file"] = encode_image(image)
-            body[f"guidance_method_{n}_scale"] = scale
-        template = "/v1/text-to-image/tailored/{id}"
-        return results(self._call("POST", template, body, id=model_id))
-
-    def reimagine(
-        self,
-        *,
-        prompt: str,
-        structure_image: Path,
-        structure_ref_influence: float | None,
-        tailored_model_id: int,
-        tailored_model_influence: float | None = None,
-        num_results: int = 1,
-        seed: int | None = None,
-    ) -> list[dict[str, Any]]:
-        """Legacy: the scene image restyled with the character; ``[{"urls": [...]}, ...]``."""
-        body = {
-            "prompt": prompt,
-            "structure_image_file": encode_image(structure_image),
-            "structure_ref_influence": structure_ref_influence,
-            "tailored_model_id": tailored_model_id,
-            "tailored_model_influence": tailored_model_influence,
-            "num_results": num_results,
-            "seed": seed,
-            "sync": False,
-        }
-        return results(self._call("POST", "/v1/reimagine", body))
 
     # --- result links (signed CDN URLs: no token, no rate limit) ---------------------------
 

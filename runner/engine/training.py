@@ -147,7 +147,6 @@ def do_model(ctx: Context, step: PlannedStep, row: StepRow) -> Outcome:
         answer = ctx.client.create_model(
             name=name, dataset_id=ctx.ids["dataset"], training_mode=t.mode,
             training_version=t.version if ctx.pipeline.is_legacy else None,
-            description=f"bria-run pipeline {ctx.pipeline.name}",
         )
         return str(answer["id"]), {}
 

@@ -83,7 +83,7 @@ class Scene:
     seed: int | None = None  # None: derived from pipeline and scene name
     negative_prompt: str | None = None
     model_influence: float | None = None  # fibo: tailored_model_influence; legacy: model_influence
-    guidance_scale: float | None = None  # fibo only, 3-5
+    guidance_scale: int | None = None  # fibo only, 3-5 (an integer, as Bria publishes it)
     steps_num: int | None = None  # fibo only, 20-50
     guidance: tuple[Guidance, ...] = ()
 

@@ -35,6 +35,8 @@ class SimConfig:
     unknown_words: tuple[str, ...] = ("sim-unknown",)  # in a prompt -> the job ends UNKNOWN
     result_size: int = 1024  # long side of generated images
     seed: int = 0  # for fault randomness
+    retire_legacy: bool = False  # legacy routes answer as retired endpoints (retired.py)
+    record_requests: bool = False  # keep every request body (long strings shortened)
     persist_path: Path | None = None  # load the world at start, save after each mutation
     clock: Callable[[], float] = time.time
 

@@ -217,8 +217,7 @@ def generation_model(world: World, model_id: Any, *, legacy: bool) -> Model:
     """The trained model a generation names. Unknown ids: v2 answers 403 ("not in your
     organisation", the contract's wording), legacy 404. Not trained yet: 412, because the
     model exists but a precondition (Completed) is unmet, as for training on a draft."""
-    if isinstance(model_id, bool) or not isinstance(model_id, int):
-        raise field_error("tailored_model_id", "tailored_model_id must be an integer", model_id)
+    model_id = _model_number(model_id, legacy=legacy)
     if model_id not in world.models:
         if legacy:
             raise message(404, f"Model {model_id} not found")
@@ -232,6 +231,19 @@ def generation_model(world: World, model_id: Any, *, legacy: bool) -> Model:
         raise message(400, f"Model {model_id} was trained with "
                       f"{model.training_version or 'fibo'}; use {other}")
     return model
+
+
+def _model_number(given: Any, *, legacy: bool) -> int | None:
+    """The model a generation names, in the type its route publishes: a string on v2
+    ("4001", which names model 4001; any other string names no model), an integer on the
+    legacy routes. The schema check has already refused other types."""
+    if legacy:
+        if isinstance(given, bool) or not isinstance(given, int):
+            raise field_error("tailored_model_id", "tailored_model_id must be an integer", given)
+        return given
+    if not isinstance(given, str):
+        raise field_error("tailored_model_id", "tailored_model_id must be a string", given)
+    return int(given) if given.isdigit() else None
 
 
 def new_job(

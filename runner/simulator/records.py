@@ -141,6 +141,9 @@ class Model:
             "created_at": iso(self.created),
             "updated_at": iso(self.training_started or self.created),
         }
+        if shown["status"] == "Failed":
+            # Not in the published schema; the user's guide reads ``error_message``.
+            shown["error_message"] = "Training failed: the simulator was told to fail it"
         if self.training_version in LEGACY_VERSIONS:
             shown["training_version"] = self.training_version
             shown["generation_prefix"] = self.generation_prefix

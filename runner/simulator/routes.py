@@ -41,9 +41,15 @@ class Route:
 
 def route(method: str, template: str, handler: Handler) -> Route:
     # v1 ids are integers: a non-integer id matches no route (404), as on Bria.
-    id_part = r"(?P<id>[A-Za-z0-9_-]+)" if template.startswith("/v2/") else r"(?P<id>\d+)"
-    pattern = re.compile("^" + re.escape(template).replace(r"\{id\}", id_part) + "$")
-    return Route(method, template, handler, pattern)
+    id_part = r"[A-Za-z0-9_-]+" if template.startswith("/v2/") else r"\d+"
+    pattern = re.sub(r"\\\{(\w+)\\\}", lambda m: f"(?P<{m.group(1)}>{id_part})",
+                     re.escape(template))
+    return Route(method, template, handler, re.compile("^" + pattern + "$"))
+
+
+def _two_ids(joined: str) -> tuple[int, int]:
+    first, second = joined.split("/")
+    return int(first), int(second)
 
 
 def ok(status: int, answer: Any) -> tuple[int, Any]:
@@ -69,6 +75,9 @@ ROUTES: tuple[Route, ...] = (
     route("POST", f"{TG}/datasets/{{id}}/images",
           lambda w, i, b: ok(201, w.upload_image(int(i), b))),
     route("GET", f"{TG}/datasets/{{id}}/images", lambda w, i, b: ok(200, w.list_images(int(i)))),
+    # Two ids: the handler gets them as "dataset_id/image_id".
+    route("PUT", f"{TG}/datasets/{{dataset_id}}/images/{{image_id}}",
+          lambda w, i, b: ok(200, w.update_image(*_two_ids(i), b))),
     route("POST", f"{TG}/generate_visual_schema",
           lambda w, i, b: ok(200, identity.visual_schema(w, b))),
     route("POST", f"{TG}/generate_prefix", lambda w, i, b: ok(200, identity.caption_prefix(w, b))),
@@ -93,13 +102,14 @@ ROUTES: tuple[Route, ...] = (
 
 
 def find(method: str, path: str) -> tuple[Route | None, str, bool]:
-    """The route for a request, its id, and whether the path exists under another method."""
+    """The route for a request, its id (ids joined by "/"), and whether the path exists
+    under another method."""
     other_method = False
     for candidate in ROUTES:
         found = candidate.pattern.match(path)
         if found is None:
             continue
         if candidate.method == method:
-            return candidate, found.groupdict().get("id") or "", False
+            return candidate, "/".join(found.groups()), False
         other_method = True
     return None, "", other_method

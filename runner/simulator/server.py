@@ -2,8 +2,10 @@
 
 One request goes: count it -> 401 without the right ``api_token`` -> 429 over the
 endpoint's per-window limit -> injected faults (429 storm, 5xx) -> latency (slept
-outside the world lock) -> the world operation under the lock -> save when persisted
--> answer, or drop the connection (lost answer, mid-response drop).
+outside the world lock) -> a retired legacy route's answer (``retired.py``) -> the
+body checked against its operation's schema (``schemas.py``: 400 on a departure, unknown
+fields counted) -> the world operation under the lock -> save when persisted -> answer,
+or drop the connection (lost answer, mid-response drop).
 Paths under ``/__sim/`` are the simulator's own: stats, config, result links (the
 "CDN") and uploaded-image files; they need no token and are not rate limited.
 """
@@ -21,11 +23,13 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any, Self
 
 from runner.simulator import jobs, persist
-from runner.simulator.answers import SimError, message, v2_error
+from runner.simulator.answers import SimError, field_error, message, v2_error
 from runner.simulator.config import SimConfig
 from runner.simulator.ratelimit import SlidingWindow
 from runner.simulator.render import ResultCache
+from runner.simulator.retired import retired_answer
 from runner.simulator.routes import Route, find
+from runner.simulator.schemas import departure, nested_counts, shortened, unknown_fields
 from runner.simulator.world import World
 
 MAX_BODY = 64 * 1024 * 1024  # larger than any legal request (12 MB image as base64)
@@ -59,6 +63,9 @@ class Simulator:
         self.links: Counter[str] = Counter()
         self.rate_limited = 0
         self.injected: Counter[str] = Counter()  # faults actually applied, by kind
+        self.unknown: Counter[tuple[str, str]] = Counter()  # (operation, field) -> times
+        self.departures: Counter[str] = Counter()  # bodies refused by the schema check
+        self.requests: list[tuple[str, dict[str, Any]]] = []  # with record_requests
         self._faults = random.Random(self.config.seed)
         self._address = (host, port)
         self._server: _Server | None = None
@@ -119,6 +126,8 @@ class Simulator:
                 "links": dict(sorted(self.links.items())),
                 "faults": {kind: self.injected.get(kind, 0)
                            for kind in ("storm", "fail", "lost", "drop")},
+                "unknown_fields": nested_counts(self.unknown),
+                "schema_departures": dict(sorted(self.departures.items())),
             }
 
     # --- used by the handler --------------------------------------------------------------
@@ -143,6 +152,25 @@ class Simulator:
             with self.lock:
                 self.rate_limited += 1
         return wait
+
+    def screen(self, route: Route, body: dict[str, Any]) -> SimError | None:
+        """Before the world: record the body, count its unknown fields, answer a retired
+        legacy route, refuse a body that departs from the operation's schema."""
+        with self.lock:
+            if self.config.record_requests:
+                self.requests.append((route.key, shortened(body)))
+            self.unknown.update((route.key, name) for name in unknown_fields(route.key, body))
+            retired = retired_answer(self.config.retire_legacy, route.key, body)
+        if retired is not None:
+            return retired
+        found = departure(route.key, body)
+        if found is None:
+            return None
+        with self.lock:
+            self.departures[route.key] += 1
+        if route.is_v2:
+            return v2_error(400, found.message, f"field: {found.field}")
+        return field_error(found.field, found.message, found.given)
 
     def run(self, route: Route, ident: str, body: dict[str, Any]) -> tuple[int, Any]:
         with self.lock:
@@ -244,6 +272,9 @@ class _Handler(BaseHTTPRequestHandler):
                 error = v2_error(400, "Invalid JSON body") if route.is_v2 else message(
                     400, "Invalid JSON body: expected an object")
                 return error.status, error.body
+        refused = self.server.sim.screen(route, body) if route.is_mutating else None
+        if refused is not None:
+            return refused.status, refused.body
         return self.server.sim.run(route, ident, body)
 
     def _sleep_latency(self, key: str) -> None:
