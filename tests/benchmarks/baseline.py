@@ -101,7 +101,7 @@ def _train(api: _Api, images: list[Path], settings: BaselineSettings) -> int:
 def _generate(api: _Api, model_id: int, prompt: str, out: Path,
               settings: BaselineSettings) -> None:
     job = api.call("POST", "/v2/image/generate/tailored",
-                   {"tailored_model_id": model_id, "prompt": prompt, "sync": False})
+                   {"tailored_model_id": str(model_id), "prompt": prompt, "sync": False})
     while True:
         time.sleep(settings.job_poll)
         status = api.call("GET", f"/v2/status/{job['request_id']}")
