@@ -10,13 +10,17 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
-from simrun import TOKEN
-
 from runner.app import Target, run
 from runner.display.reporters import QuietReporter
 from runner.engine.context import RunOptions
 from runner.engine.executor import Summary
+from runner.engine.outputs import output_path
+from runner.engine.plan import plan
+from runner.pipeline.loader import load_pipeline
 from runner.simulator import Simulator
+from runner.state.fingerprint import sha256_file
+from runner.state.store import ApiIdentity, Store
+from tests.simrun import make_image
 
 CHROMIUM = Path(os.environ.get("BRIA_RUN_TEST_CHROMIUM", "/usr/bin/chromium"))
 INSTALL_HINT = ("headless Chromium is needed for the browser tests: `apt-get install -y "
@@ -26,7 +30,7 @@ INSTALL_HINT = ("headless Chromium is needed for the browser tests: `apt-get ins
 def run_here(path: Path, sim: Simulator, monkeypatch: Any) -> Summary:
     """`bria-run run PATH` in this process against ``sim``, its state beside the file."""
     monkeypatch.setenv("BRIA_API_URL", sim.base_url)
-    monkeypatch.setenv("BRIA_API_TOKEN", TOKEN)
+    monkeypatch.setenv("BRIA_API_TOKEN", sim.config.token)
     options = RunOptions(poll_every=0.1, job_poll=0.05, resume_command=f"bria-run {path.name}")
     return run(Target(path, str(path.parent / "state.sqlite")), options, QuietReporter(),
                command="bria-run run", rpm=None)
@@ -35,7 +39,8 @@ def run_here(path: Path, sim: Simulator, monkeypatch: Any) -> Summary:
 def set_prompt(path: Path, scene: str, prompt: str) -> None:
     """Edit one scene's prompt in a file written by ``simrun.write_pipeline``."""
     text = path.read_text()
-    pattern = re.compile(r'(\{"name": "' + re.escape(scene) + r'"[^}]*?"prompt": )"(?:[^"\\]|\\.)*"')
+    quoted = r'"(?:[^"\\]|\\.)*"'  # a JSON string, escaped quotes included
+    pattern = re.compile(r'(\{"name": "' + re.escape(scene) + r'"[^}]*?"prompt": )' + quoted)
     edited, count = pattern.subn(lambda m: m.group(1) + _json_string(prompt), text)
     assert count == 1, f"no scene {scene!r} in {path}"
     path.write_text(edited)
@@ -67,3 +72,34 @@ def chromium() -> Iterator[Any]:
             yield browser
         finally:
             browser.close()
+
+
+def load_every_image(page: Any) -> None:
+    """Scroll each lazy thumbnail into view and wait until every image has loaded."""
+    for image in page.locator("img").all():
+        image.scroll_into_view_if_needed()
+    page.wait_for_function("Array.from(document.images).every(i => i.complete)")
+    page.evaluate("window.scrollTo(0, 0)")
+
+
+def recorded(path: Path, *, failed: dict[str, str], pending: set[str]) -> None:
+    """A state as a run leaves it, written through the real store: training done, scenes
+    done (with their image files), failed or never finished."""
+    pipeline, _ = load_pipeline(path)
+    with Store.open(path.parent / "state.sqlite", ApiIdentity("simulated", "w")) as store:
+        the_plan = plan(pipeline, store.load(), pipeline.image_hashes)
+        for step in the_plan.steps:
+            row = store.begin_step(step.key, step.kind, step.fingerprint)
+            if step.key in failed:
+                store.fail_step(row.id, failed[step.key])
+            elif step.key in pending:
+                continue
+            elif step.kind == "scene":
+                image = make_image(output_path(pipeline.outputs, step.scene or "",
+                                               step.variation or 1), step.seed or 0)
+                store.finish_step(row.id, outputs={"inputs": step.inputs}, artifact={
+                    "scene": step.scene, "variation": step.variation, "path": str(image),
+                    "sha256": sha256_file(image), "seed": step.seed, "source": None,
+                    "bytes": image.stat().st_size})
+            else:
+                store.finish_step(row.id, remote_id="4001", outputs={"status": "Completed"})

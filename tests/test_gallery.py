@@ -11,18 +11,15 @@ from typing import Any
 
 import pytest
 from click.testing import CliRunner
-from galleryrun import links_of, run_here, set_prompt
+from galleryrun import links_of, recorded, run_here, set_prompt
 from simrun import TOKEN, make_image, write_pipeline
 
 from runner.app import Target, write_gallery_page
 from runner.cli import main
 from runner.display.thumbs import ensure_thumbnails, thumb_path
-from runner.engine.outputs import move_aside, output_path, sidecar_path
-from runner.engine.plan import plan
-from runner.pipeline.loader import load_pipeline
+from runner.engine.outputs import move_aside, sidecar_path
 from runner.simulator import SimConfig, Simulator
 from runner.state.fingerprint import sha256_file
-from runner.state.store import ApiIdentity, Store
 
 MARKUP = 'Luna <script>window.hacked = 1</script> & "friends" <img src=x onerror=alert(1)>'
 SCENES: list[dict[str, Any]] = [
@@ -115,29 +112,6 @@ def page_for(path: Path) -> str:
     assert result.exit_code == 0, result.output
     assert result.stdout.strip().endswith("index.html")
     return (path.parent / "outputs" / "index.html").read_text()
-
-
-def recorded(path: Path, *, failed: dict[str, str], pending: set[str]) -> None:
-    """A state as a run leaves it, written through the real store: training done, scenes
-    done (with their image files), failed or never finished."""
-    pipeline, _ = load_pipeline(path)
-    with Store.open(path.parent / "state.sqlite", ApiIdentity("simulated", "w")) as store:
-        the_plan = plan(pipeline, store.load(), pipeline.image_hashes)
-        for step in the_plan.steps:
-            row = store.begin_step(step.key, step.kind, step.fingerprint)
-            if step.key in failed:
-                store.fail_step(row.id, failed[step.key])
-            elif step.key in pending:
-                continue
-            elif step.kind == "scene":
-                image = make_image(output_path(pipeline.outputs, step.scene or "",
-                                               step.variation or 1), step.seed or 0)
-                store.finish_step(row.id, outputs={"inputs": step.inputs}, artifact={
-                    "scene": step.scene, "variation": step.variation, "path": str(image),
-                    "sha256": sha256_file(image), "seed": step.seed, "source": None,
-                    "bytes": image.stat().st_size})
-            else:
-                store.finish_step(row.id, remote_id="4001", outputs={"status": "Completed"})
 
 
 def test_failed_and_pending_scenes_are_marked_with_the_error_and_the_retry(

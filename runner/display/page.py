@@ -162,7 +162,8 @@ def _variation(scene: dict[str, Any], v: dict[str, Any]) -> str:
     if state == "done":
         return (f'<figure class="image" {hooks} data-sha256="{_e(v["sha256"])}">'
                 f"{_thumb(v, alt=alt, link=True)}"
-                f"<figcaption>#{_e(n)} · seed {_e(v['seed'])}</figcaption></figure>")
+                f"<figcaption>#{_e(n)} · seed {_e(v['seed'])} · "
+                f"{_e(_when(v.get('created_at')))}</figcaption></figure>")
     label = {"failed": "failed", "missing": "file missing"}.get(state, "pending")
     return (f'<figure class="image empty" {hooks} data-state="{_e(state)}">'
             f'<div class="placeholder">{_e(label)}</div>'
