@@ -1,3 +1,5 @@
+"""`python -m runner`: the same as the `bria-run` command."""
+
 from runner.cli import main
 
 # Guarded: worker processes started with "spawn" (the gallery's thumbnails) import this

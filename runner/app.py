@@ -14,14 +14,15 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from runner.bria.env import base_url_from_env, token_from_env
-from runner.display.reporters import Reporter
 from runner.engine.context import Context, RunOptions
 from runner.engine.executor import Engine, Summary
 from runner.engine.plan import Plan, plan
 from runner.errors import Interrupted
+from runner.events import EventKind, Reporter
 from runner.pipeline.loader import load_pipeline
 from runner.pipeline.spec import Pipeline
-from runner.state.store import ApiIdentity, Recorded, Store
+from runner.state.rows import ApiIdentity, Recorded
+from runner.state.store import Store
 
 if TYPE_CHECKING:
     from runner.bria.client import BriaClient
@@ -85,7 +86,7 @@ def open_api(
 ) -> Iterator[Api]:
     def on_wait(endpoint: str, seconds: float) -> None:
         if reporter is not None and seconds >= 0.5:
-            reporter.emit("wait", endpoint=endpoint, seconds=seconds)
+            reporter.emit(EventKind.WAIT, endpoint=endpoint, seconds=seconds)
 
     def client(base_url: str, token: str) -> Callable[[], BriaClient]:
         def make() -> BriaClient:
@@ -123,7 +124,7 @@ def run(
 
     pipeline, warnings = load_pipeline(target.path)
     for warning in warnings:
-        reporter.emit("notice", message=str(warning))
+        reporter.emit(EventKind.NOTICE, message=str(warning))
     location = state_location(pipeline, target)
     with open_api(location, target.simulate, rpm, reporter) as api, \
             Store.open(location, api.identity) as store, \
@@ -132,11 +133,11 @@ def run(
         the_plan = plan_from_state(pipeline, store, hashes, retrain=options.retrain,
                                    keep_model=options.keep_model)
         work = [s for s in the_plan.steps if s.is_work]
-        reporter.emit("plan", text=plan_summary(the_plan), credits=the_plan.credits,
+        reporter.emit(EventKind.PLAN, text=plan_summary(the_plan), credits=the_plan.credits,
                       uploads=sum(1 for s in work if s.kind == "upload"),
                       scenes=[s.key for s in work if s.kind == "scene"])
         if not the_plan.has_work:
-            reporter.emit("finished", images=0)
+            reporter.emit(EventKind.FINISHED, images=0)
             return Summary()  # an unchanged, finished file: not a single request
         watch = _OutputWatch(reporter)
         ctx = Context(pipeline, the_plan, store, api.client, watch, options, hashes=hashes)
@@ -163,9 +164,9 @@ class _OutputWatch:
         self.reporter = reporter
         self.changed = False
 
-    def emit(self, event: str, key: str | None = None, **data: Any) -> None:
-        if event == "moved" or (event == "step" and data.get("state") == "done"
-                                and data.get("path")):
+    def emit(self, event: EventKind, key: str | None = None, **data: Any) -> None:
+        if event == EventKind.MOVED or (event == EventKind.STEP and data.get("state") == "done"
+                                        and data.get("path")):
             self.changed = True
         self.reporter.emit(event, key, **data)
 
@@ -182,10 +183,10 @@ def _refresh_gallery(pipeline: Pipeline, the_plan: Plan, store: Store, options: 
     try:
         page = write_gallery(pipeline, the_plan, store.load(), retry=options.resume_command)
     except (OSError, ValueError) as exc:
-        reporter.emit("notice", message=f"could not write the gallery under "
-                                        f"{pipeline.outputs}: {exc}")
+        reporter.emit(EventKind.NOTICE, message=f"could not write the gallery under "
+                                                 f"{pipeline.outputs}: {exc}")
         return None
-    reporter.emit("gallery", path=str(page), outcome=outcome)
+    reporter.emit(EventKind.GALLERY, path=str(page), outcome=outcome)
     return page
 
 
@@ -216,7 +217,7 @@ def plan_from_state(
 
 
 def _lock_broken(reporter: Reporter, holder: Holder) -> None:
-    reporter.emit("notice", message=(
+    reporter.emit(EventKind.NOTICE, message=(
         f"took over the lock of a bria-run that is gone (pid {holder.pid} on {holder.host}, "
         f"`{holder.command}` since {holder.since()})"))
 

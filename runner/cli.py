@@ -12,7 +12,7 @@ from __future__ import annotations
 import json
 import os
 import sys
-import threading
+import traceback
 from pathlib import Path
 from typing import Any, NoReturn
 
@@ -44,9 +44,13 @@ class _DefaultRunGroup(click.Group):
             click.echo("interrupted.", err=True)
             sys.exit(130)
         except Exception as exc:  # noqa: BLE001 - the last line of defence
-            text = redact(f"{type(exc).__name__}: {exc}", os.environ.get("BRIA_API_TOKEN"))
+            token = os.environ.get("BRIA_API_TOKEN")
+            if os.environ.get("BRIA_RUN_DEBUG") == "1":
+                click.echo(redact("".join(traceback.format_exception(exc)), token), err=True)
+            text = redact(f"{type(exc).__name__}: {exc}", token)
             click.echo(f"internal error: {text}. This is a bug in bria-run; "
-                       "your state is consistent, and running again is safe.", err=True)
+                       "your state is consistent, and running again is safe "
+                       "(BRIA_RUN_DEBUG=1 shows the traceback).", err=True)
             sys.exit(1)
 
 
@@ -56,10 +60,11 @@ def _looks_like_file(arg: str) -> bool:
 
 def fail(error: BriaRunError) -> NoReturn:
     """Print a bria-run error to stderr and exit with its code; leave at once if worker
-    threads are still finishing requests (every checkpoint is committed: nothing is lost)."""
+    threads the engine gave up on are still in flight (every checkpoint is committed: nothing
+    is lost)."""
     plain = isinstance(error, (PipelineInvalid, Interrupted))  # an interrupt is no error
     click.echo(str(error) if plain else f"error: {error}", err=True)
-    if any(t.name.startswith("bria-run-") and t.is_alive() for t in threading.enumerate()):
+    if error.abandoned_workers:
         sys.stdout.flush()
         sys.stderr.flush()
         os._exit(error.exit_code)
@@ -100,8 +105,6 @@ def validate(pipeline: Path, as_json: bool) -> None:
         if as_json:
             _echo_json({"valid": False, "problems": [p.as_dict() for p in exc.problems]})
             sys.exit(EXIT_INVALID)
-        fail(exc)
-    except BriaRunError as exc:  # e.g. the schema missing from a broken installation
         fail(exc)
     if as_json:
         _echo_json({"valid": True, "problems": [w.as_dict() for w in warnings]})
@@ -182,10 +185,8 @@ def run(pipeline: Path, simulate: bool, state: str | None, retrain: bool, keep_m
     try:
         summary = run_pipeline(Target(pipeline, state, simulate), options, reporter,
                                command=command, rpm=rpm)
-    except BriaRunError as exc:
+    finally:
         reporter.close()
-        fail(exc)
-    reporter.close()
     if not as_json:
         page = f"; gallery: {_shown(summary.gallery)}" if summary.gallery else ""
         click.echo(f"done: {summary.images} new image(s), {len(summary.done)} step(s) run{page}")
@@ -276,11 +277,8 @@ def status(pipeline: Path, simulate: bool, state: str | None, as_json: bool) -> 
     from runner.app import Target, snapshot
     from runner.display.render import status_data, status_text
 
-    try:
-        seen = snapshot(Target(pipeline, state, simulate))
-        data = status_data(seen.plan, seen.recorded, seen.location, seen.lock)
-    except BriaRunError as exc:
-        fail(exc)
+    seen = snapshot(Target(pipeline, state, simulate))
+    data = status_data(seen.plan, seen.recorded, seen.location, seen.lock)
     click.echo(json.dumps(data, indent=2) if as_json else status_text(data))
 
 
@@ -294,11 +292,8 @@ def outputs(pipeline: Path, simulate: bool, state: str | None, as_json: bool) ->
     from runner.app import Target, snapshot
     from runner.display.render import outputs_data
 
-    try:
-        seen = snapshot(Target(pipeline, state, simulate))
-        data = outputs_data(seen.recorded, seen.plan)
-    except BriaRunError as exc:
-        fail(exc)
+    seen = snapshot(Target(pipeline, state, simulate))
+    data = outputs_data(seen.recorded, seen.plan)
     if as_json:
         click.echo(json.dumps(data, indent=2))
         return
@@ -318,20 +313,17 @@ def unlock(pipeline: Path, simulate: bool, state: str | None, yes: bool) -> None
     from runner.app import Target, open_recorded
     from runner.state.lock import break_lock, current_holder
 
-    try:
-        with open_recorded(Target(pipeline, state, simulate)) as (_, store, _r, where):
-            holder = current_holder(store) if store else None
-            if holder is None:
-                click.echo(f"{where} is not locked.")
-                return
-            click.echo(f"{where} is locked by pid {holder.pid} on {holder.host}, running "
-                       f"`{holder.command}` since {holder.since()}.")
-            if not yes and not click.confirm("Break this lock?", default=False):
-                sys.exit(1)
-            break_lock(store, holder, "bria-run unlock")  # type: ignore[arg-type]
-            click.echo("lock broken.")
-    except BriaRunError as exc:
-        fail(exc)
+    with open_recorded(Target(pipeline, state, simulate)) as (_, store, _r, where):
+        holder = current_holder(store) if store else None
+        if holder is None:
+            click.echo(f"{where} is not locked.")
+            return
+        click.echo(f"{where} is locked by pid {holder.pid} on {holder.host}, running "
+                   f"`{holder.command}` since {holder.since()}.")
+        if not yes and not click.confirm("Break this lock?", default=False):
+            sys.exit(1)
+        break_lock(store, holder, "bria-run unlock")  # type: ignore[arg-type]
+        click.echo("lock broken.")
 
 
 def _reporter(as_json: bool, quiet: bool) -> Any:

@@ -49,6 +49,7 @@ class BriaRunError(Exception):
 
     exit_code = EXIT_FAILURE
     hint: str | None = None
+    abandoned_workers = 0  # set by the engine: workers still in flight when the run gave up
 
     def __str__(self) -> str:
         return self.message()

@@ -22,6 +22,7 @@ import httpx
 from PIL import Image, ImageDraw
 
 from runner.bria.client import BriaClient
+from runner.bria.jobs import poll_until_done
 from runner.bria.result_links import RESULT_LINK
 from runner.errors import TrainingFailed
 
@@ -86,13 +87,21 @@ def train(
     return int(model["id"])
 
 
+def wait_job(client: BriaClient, request_id: str, poll_every: float) -> dict[str, Any]:
+    """The engine's polling loop at a fixed cadence."""
+    result = poll_until_done(lambda: client.get_status(request_id), request_id,
+                             pause=time.sleep, interval=lambda: poll_every)
+    assert result is not None  # nothing here asks it to stop
+    return result
+
+
 def fibo_chain(
     client: BriaClient, images: list[Path], scene: Path, out: Path, name: str, poll_every: float
 ) -> list[Path]:
     """The current (fibo) chain: a scene from a reference, and a text-only image."""
     model_id = train(client, images, name, None, poll_every)
     described = client.generate_structured_prompt(images=[scene], prompt=PROMPT_SCENE)
-    structured = client.wait_job(described.request_id, poll_every=poll_every)["structured_prompt"]
+    structured = wait_job(client, described.request_id, poll_every)["structured_prompt"]
     jobs = [
         client.generate_tailored(
             tailored_model_id=model_id, structured_prompt=structured, prompt=PROMPT_SCENE, seed=42
@@ -101,7 +110,7 @@ def fibo_chain(
             tailored_model_id=model_id, prompt=PROMPT_TEXT, seed=7, aspect_ratio="16:9"
         ),
     ]
-    urls = [client.wait_job(job.request_id, poll_every=poll_every)["image_url"] for job in jobs]
+    urls = [wait_job(client, job.request_id, poll_every)["image_url"] for job in jobs]
     return [save(client, url, out / f"{name}-{n}.png") for n, url in enumerate(urls)]
 
 

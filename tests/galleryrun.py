@@ -19,7 +19,8 @@ from runner.engine.plan import plan
 from runner.pipeline.loader import load_pipeline
 from runner.simulator import Simulator
 from runner.state.fingerprint import sha256_file
-from runner.state.store import ApiIdentity, Store
+from runner.state.rows import ApiIdentity
+from runner.state.store import Store
 from tests.simrun import make_image
 
 CHROMIUM = Path(os.environ.get("BRIA_RUN_TEST_CHROMIUM", "/usr/bin/chromium"))

@@ -19,6 +19,7 @@ from fakes import FakeTime
 import runner
 from runner import errors
 from runner.bria.client import DEFAULT_BASE_URL, BriaClient, JobStatus
+from runner.bria.jobs import poll_until_done
 
 TOKEN = "sekret-token-4242"
 BASE = "http://bria.test"
@@ -429,7 +430,8 @@ def test_wait_job_polls_until_completed() -> None:
         ok({"status": "COMPLETED", "result": result}),
     )
     with make_client(recorder, t, rpm=None) as client:
-        assert client.wait_job("r", poll_every=3.0) == result
+        assert poll_until_done(lambda: client.get_status("r"), "r", pause=t.sleep,
+                               interval=lambda: 3.0) == result
     assert t.sleeps == [3.0, 3.0]
 
 
@@ -456,7 +458,8 @@ def test_wait_job_polls_until_completed() -> None:
 )
 def test_wait_job_failures(answer: httpx.Response, cls: type[errors.JobError], text: str) -> None:
     with make_client(Recorder(answer)) as client, pytest.raises(cls) as caught:
-        client.wait_job("r")
+        poll_until_done(lambda: client.get_status("r"), "r", pause=lambda s: None,
+                        interval=lambda: 1.0)
     assert str(caught.value) == text
 
 
@@ -466,7 +469,8 @@ def test_wait_job_times_out_with_the_request_id() -> None:
         make_client(Recorder(ok({"status": "IN_PROGRESS"})), t, rpm=None) as client,
         pytest.raises(errors.JobTimeout) as caught,
     ):
-        client.wait_job("r9", poll_every=2.0, timeout=10.0)
+        poll_until_done(lambda: client.get_status("r9"), "r9", pause=t.sleep,
+                        interval=lambda: 2.0, clock=t.clock, timeout=10.0)
     assert caught.value.request_id == "r9"
     assert sum(t.sleeps) <= 10.0
 

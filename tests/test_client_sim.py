@@ -17,7 +17,7 @@ from fakes import FakeTime
 from runner import errors
 from runner import simulator as sim
 from runner.bria.client import BriaClient
-from tests.chain_demo import api_calls, fibo_chain, legacy_chain, make_images, train
+from tests.chain_demo import api_calls, fibo_chain, legacy_chain, make_images, train, wait_job
 
 TOKEN = "sim-test-token"
 
@@ -186,10 +186,10 @@ def test_moderation_and_job_outcomes(client: BriaClient, model_id: int) -> None:
         client.generate_tailored(tailored_model_id=model_id, prompt="a forbidden thing")
     failing = client.generate_tailored(tailored_model_id=model_id, prompt="sim-error please")
     with pytest.raises(errors.JobFailed):
-        client.wait_job(failing.request_id, poll_every=0.05)
+        wait_job(client, failing.request_id, 0.05)
     unknown = client.generate_tailored(tailored_model_id=model_id, prompt="sim-unknown please")
     with pytest.raises(errors.JobUnknown):
-        client.wait_job(unknown.request_id, poll_every=0.05)
+        wait_job(client, unknown.request_id, 0.05)
     with pytest.raises(errors.JobLost):
         client.get_status("no-such-request")
 
@@ -197,7 +197,7 @@ def test_moderation_and_job_outcomes(client: BriaClient, model_id: int) -> None:
 def test_expired_result_link(simulator: Any, client: BriaClient, model_id: int) -> None:
     simulator.configure(link_ttl=0.0)  # a job keeps the link lifetime it started with
     job = client.generate_tailored(tailored_model_id=model_id, prompt="Luna reading", seed=1)
-    url = client.wait_job(job.request_id, poll_every=0.05)["image_url"]
+    url = wait_job(client, job.request_id, 0.05)["image_url"]
     with pytest.raises(errors.ResultExpired):
         client.download(url, io.BytesIO())
 
@@ -206,7 +206,7 @@ def test_results_differ_by_seed(client: BriaClient, model_id: int) -> None:
     def image(seed: int) -> bytes:
         job = client.generate_tailored(tailored_model_id=model_id, prompt="Luna", seed=seed)
         out = io.BytesIO()
-        client.download(client.wait_job(job.request_id, poll_every=0.05)["image_url"], out)
+        client.download(wait_job(client, job.request_id, 0.05)["image_url"], out)
         return out.getvalue()
 
     assert image(1) == image(1)

@@ -17,7 +17,8 @@ from runner.errors import NetworkError
 from runner.pipeline.spec import Character, Identity, Pipeline, Scene, Training
 from runner.simulator import SimConfig, Simulator
 from runner.state.fingerprint import sha256_file
-from runner.state.store import ApiIdentity, Store
+from runner.state.rows import ApiIdentity
+from runner.state.store import Store
 
 
 def pipeline(folder: Path) -> Pipeline:

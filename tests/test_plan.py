@@ -9,7 +9,7 @@ import pytest
 
 from runner.engine.plan import Plan, plan
 from runner.pipeline.spec import Character, Identity, Pipeline, Scene, Training
-from runner.state.store import Recorded, StepRow
+from runner.state.rows import Recorded, StepRow
 
 IMAGES = tuple(Path(f"/p/luna/training/{i}.png") for i in range(5))
 REF = Path("/p/luna/scenes/forest.png")

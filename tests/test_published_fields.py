@@ -19,7 +19,8 @@ from runner.engine.plan import plan
 from runner.pipeline.loader import load_pipeline
 from runner.simulator import SimConfig, Simulator
 from runner.simulator.schemas import SCHEMAS, departure, legacy_fields, unknown_fields
-from runner.state.store import ApiIdentity, Store
+from runner.state.rows import ApiIdentity
+from runner.state.store import Store
 
 EXAMPLES = ("luna.yaml", "luna-legacy.yaml")
 FAST = {"training_seconds": 0.3, "generation_seconds": 0.05}

@@ -12,7 +12,9 @@ import pytest
 
 from runner.errors import LockHeld, StateError
 from runner.state.lock import RunLock, current_holder
-from runner.state.store import SCHEMA_VERSION, ApiIdentity, Store
+from runner.state.rows import ApiIdentity
+from runner.state.store import Store
+from runner.state.tables import SCHEMA_VERSION
 
 REAL = ApiIdentity("real", "https://engine.prod.bria-api.com")
 SIM = ApiIdentity("simulated", "world-1")
@@ -86,8 +88,8 @@ def test_dead_holders_lock_is_broken(tmp_path: Path, store: Store) -> None:
     lock = RunLock(store, "bria-run old")
     lock.acquire()
     lock._stop.set()
-    with store._txn() as conn:
-        from runner.state.store import locks
+    with store.transaction() as conn:
+        from runner.state.tables import locks
         conn.execute(locks.update().values(pid=dead_pid))
     with RunLock(store, "bria-run new"):
         holder = current_holder(store)

@@ -50,7 +50,7 @@ from runner.bria.legacy import LegacyRoutes
 from runner.bria.limiter import RateLimiter
 from runner.bria.retry import RetryPolicy
 from runner.bria.session import ApiSession, Call
-from runner.errors import ApiError, JobLost, JobTimeout, LegacyRetired
+from runner.errors import ApiError, JobLost, LegacyRetired
 
 __all__ = [
     "ASPECT_RATIOS",
@@ -336,19 +336,6 @@ class BriaClient(LegacyRoutes):
             raise JobLost(request_id, str(body.get("status") or "NOT_FOUND"))
         return JobStatus(str(body.get("status", "UNKNOWN")), body.get("result"), body.get("error"))
 
-    def wait_job(
-        self, request_id: str, *, poll_every: float = 2.0, timeout: float = 900.0
-    ) -> dict[str, Any]:
-        """Poll until the job ends; its result dict. ERROR -> JobFailed, UNKNOWN -> JobUnknown,
-        NOT_FOUND -> JobLost, still running after ``timeout`` s -> JobTimeout."""
-        deadline = self._clock() + timeout
-        while True:
-            result = self.get_status(request_id).outcome(request_id)
-            if result is not None:
-                return result
-            if self._clock() + poll_every > deadline:
-                raise JobTimeout(request_id, f"still IN_PROGRESS after {timeout:g} s")
-            self._sleep(poll_every)
 
     # --- result links (signed CDN URLs: no token, no rate limit) ---------------------------
 

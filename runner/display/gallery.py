@@ -24,7 +24,7 @@ from runner.state.fingerprint import sha256_file
 if TYPE_CHECKING:
     from runner.engine.plan import Plan, PlannedStep
     from runner.pipeline.spec import Pipeline, Scene
-    from runner.state.store import ArtifactRow, Recorded, StepRow
+    from runner.state.rows import ArtifactRow, Recorded, StepRow
 
 FORMAT = 1
 # Values Bria uses when a field is not sent (schemas/pipeline.schema.json): not worth showing.

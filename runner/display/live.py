@@ -16,6 +16,7 @@ from rich.table import Table
 from rich.text import Text
 
 from runner.display.reporters import describe
+from runner.events import EventKind
 
 STYLES = {"done": "green", "failed": "red", "generating": "cyan", "downloading": "cyan",
           "regenerating": "yellow", "queued": "dim", "started": "cyan"}
@@ -35,14 +36,14 @@ class LiveReporter:
                           transient=False, get_renderable=self._render)
         self._live.start()
 
-    def emit(self, event: str, key: str | None = None, **data: Any) -> None:
+    def emit(self, event: EventKind, key: str | None = None, **data: Any) -> None:
         with self._lock:
             self._apply(event, key, data)
 
     def close(self) -> None:
         self._live.stop()
 
-    def _apply(self, kind: str, key: str | None, data: dict[str, Any]) -> None:
+    def _apply(self, kind: EventKind, key: str | None, data: dict[str, Any]) -> None:
         if kind == "plan":
             self.uploads[1] = int(data.get("uploads") or 0)
             self.scenes.update({k: "queued" for k in data.get("scenes") or ()})

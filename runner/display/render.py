@@ -7,7 +7,7 @@ from pathlib import Path
 from typing import Any
 
 from runner.engine.plan import TRAINING_KINDS, Plan, PlannedStep
-from runner.state.store import Recorded
+from runner.state.rows import Recorded
 
 SYMBOLS = {"create": "+", "changed": "~", "resume": ">", "kept": "=",
            "done": " ", "orphaned": "-"}

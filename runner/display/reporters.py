@@ -1,6 +1,6 @@
 """What a run shows while it works.
 
-The engine only calls ``Reporter.emit(kind, key=..., **data)``. Reporters turn events
+The engine only calls ``Reporter.emit(kind, key=..., **data)`` (``runner.events``). Reporters turn events
 into output: ``PlainReporter`` (timestamped lines, for logs and pipes), ``JsonReporter``
 (one JSON object per line on stdout), ``QuietReporter`` (nothing), and ``LiveReporter``
 (a rich live display on a terminal, in ``runner.display.live``). Reporters are called from
@@ -14,17 +14,13 @@ import os
 import sys
 import threading
 import time
-from typing import Any, Protocol, TextIO
+from typing import Any, TextIO
 
-
-class Reporter(Protocol):
-    def emit(self, event: str, key: str | None = None, **data: Any) -> None: ...
-
-    def close(self) -> None: ...
+from runner.events import EventKind
 
 
 class QuietReporter:
-    def emit(self, event: str, key: str | None = None, **data: Any) -> None:
+    def emit(self, event: EventKind, key: str | None = None, **data: Any) -> None:
         pass
 
     def close(self) -> None:
@@ -36,7 +32,7 @@ class JsonReporter:
         self.out = out or sys.stdout
         self._lock = threading.Lock()
 
-    def emit(self, event: str, key: str | None = None, **data: Any) -> None:
+    def emit(self, event: EventKind, key: str | None = None, **data: Any) -> None:
         line = {"ts": round(time.time(), 3), "event": event, **({"key": key} if key else {}), **data}
         with self._lock:
             self.out.write(json.dumps(line, default=str) + "\n")
@@ -54,7 +50,7 @@ class PlainReporter:
         self._lock = threading.Lock()
         self._last_training: str | None = None
 
-    def emit(self, event: str, key: str | None = None, **data: Any) -> None:
+    def emit(self, event: EventKind, key: str | None = None, **data: Any) -> None:
         line = describe(event, key, data)
         if event == "training":
             if data.get("status") == self._last_training:
@@ -71,7 +67,7 @@ class PlainReporter:
         pass
 
 
-def describe(kind: str, key: str | None, data: dict[str, Any]) -> str | None:
+def describe(kind: EventKind, key: str | None, data: dict[str, Any]) -> str | None:
     """One human line for an event, or None for events too fine-grained for a log."""
     if kind == "plan":
         return data.get("text")

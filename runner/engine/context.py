@@ -1,4 +1,5 @@
-"""What every step function is given: the pipeline, its plan, and the injected collaborators."""
+"""What every step function is given (the pipeline, its plan, the injected collaborators) and
+what it gives back: ``StepFunction``, the one type of every step kind's function."""
 
 from __future__ import annotations
 
@@ -12,14 +13,20 @@ from typing import TYPE_CHECKING, Any
 
 from runner.engine.crashpoints import CrashPoints
 from runner.engine.pacing import STATUS_ENDPOINT, JobPacer
-from runner.engine.plan import Plan
+from runner.engine.plan import Plan, PlannedStep
 from runner.engine.remote import Remote
+from runner.events import EventKind, Reporter
 from runner.pipeline.spec import Pipeline
+from runner.state.rows import StepRow
 from runner.state.store import Store
 
 if TYPE_CHECKING:
     from runner.bria.client import BriaClient
-    from runner.display.reporters import Reporter
+
+
+# What a step function returns: the remote id it produced (or None) and outputs to record.
+Outcome = tuple[str | None, dict[str, Any]]
+StepFunction = Callable[["Context", PlannedStep, StepRow], Outcome]
 
 
 @dataclass(frozen=True)
@@ -65,7 +72,7 @@ class Context:
             return
         self.stop.wait(max(0.0, seconds))
 
-    def emit(self, event: str, key: str | None = None, *, log: bool = False, **data: Any) -> None:
+    def emit(self, event: EventKind, key: str | None = None, *, log: bool = False, **data: Any) -> None:
         """Tell the user (reporter) and, for what matters later, the event log."""
         self.reporter.emit(event, key=key, **data)
         if log:

@@ -13,19 +13,20 @@ from __future__ import annotations
 import threading
 import time
 from collections import deque
-from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any
 
 from runner.engine.context import Context
-from runner.engine.plan import PlannedStep
-from runner.engine.scene import do_scene
-from runner.engine.training import STEP_FUNCTIONS
+from runner.engine.plan import TRAINING_KINDS, Action, PlannedStep
+from runner.engine.steps import STEPS, StepSpec, artifact_of
 from runner.errors import BriaRunError, Interrupted, RunFailed, StaleModel
-from runner.state.store import StepRow
+from runner.events import EventKind
+from runner.state.rows import StepKind, StepRow
 
-StepFunction = Callable[[Context, PlannedStep, StepRow], tuple[str | None, dict[str, Any]]]
-ID_KINDS = ("project", "dataset", "model")
+# The phases of a run, in order: (name, the step kinds it runs, whether it reports a total).
+PHASES: tuple[tuple[str, tuple[StepKind, ...], bool], ...] = (
+    ("training", TRAINING_KINDS, False),
+    ("generation", (StepKind.SCENE,), True),
+)
 
 
 @dataclass
@@ -40,19 +41,27 @@ class Engine:
     def __init__(self, ctx: Context) -> None:
         self.ctx = ctx
         self.summary = Summary()
+        self.abandoned = 0  # workers still in flight when the grace period after a stop ran out
 
     def run(self) -> Summary:
+        try:
+            return self._run()
+        except BriaRunError as exc:
+            exc.abandoned_workers = self.abandoned
+            raise
+
+    def _run(self) -> Summary:
         plan = self.ctx.plan
         if plan.blocked:
             raise StaleModel(list(plan.blocked))
         self._adopt_recorded_ids()
-        self._run_training()
-        self._check_stop()
-        self._run_scenes()
-        self._check_stop()
+        for name, kinds, has_total in PHASES:
+            self._run_phase(name, [s for s in plan.steps if s.kind in kinds and s.is_work],
+                            has_total)
+            self._check_stop()
         if self.summary.failed:
             raise RunFailed(self.summary.failed, self.ctx.options.resume_command)
-        self.ctx.emit("finished", images=self.summary.images, log=True)
+        self.ctx.emit(EventKind.FINISHED, images=self.summary.images, log=True)
         return self.summary
 
     def _adopt_recorded_ids(self) -> None:
@@ -60,43 +69,33 @@ class Engine:
         if model_id is not None:
             self.ctx.ids["model"] = model_id
         for step in self.ctx.plan.steps:
-            if step.kind in ID_KINDS and step.action in ("done", "kept") and step.remote_id:
+            if STEPS[step.kind].names_resource and not step.is_work and step.remote_id:
                 self.ctx.ids[step.kind] = int(step.remote_id)
 
     def _check_stop(self) -> None:
         if self.ctx.stop.is_set():
-            self.ctx.emit("interrupted", log=True)
+            self.ctx.emit(EventKind.INTERRUPTED, log=True)
             raise Interrupted(self.ctx.options.resume_command)
 
-    # --- training -----------------------------------------------------------------------
-
-    def _run_training(self) -> None:
-        work = [s for s in self.ctx.plan.steps if s.kind in STEP_FUNCTIONS and s.is_work]
+    def _run_phase(self, name: str, work: list[PlannedStep], has_total: bool) -> None:
+        """Steps in plan order; a concurrent kind's steps all run when its first is reached."""
         if not work:
             return
-        self.ctx.emit("phase", name="training")
-        uploads = [s for s in work if s.kind == "upload"]
+        if has_total:
+            self.ctx.emit(EventKind.PHASE, name=name, total=len(work))
+        else:
+            self.ctx.emit(EventKind.PHASE, name=name)
+        begun: set[StepKind] = set()
         for step in work:
             self._check_stop()
-            if step.kind == "upload":
-                if step is uploads[0]:
-                    self._run_concurrently(uploads, STEP_FUNCTIONS["upload"], fatal=True)
-                continue
-            if step.kind == "model":
-                # A --retrain after a failed training bumps the epoch: remember it for good.
-                self.ctx.store.set_meta("model_epoch", str(step.inputs["epoch"]))
-            self._execute(step, STEP_FUNCTIONS[step.kind])
+            spec = STEPS[step.kind]
+            if not spec.is_concurrent:
+                self._execute(step, spec)
+            elif step.kind not in begun:
+                begun.add(step.kind)
+                self._run_concurrently([s for s in work if s.kind == step.kind], spec)
 
-    # --- generation ---------------------------------------------------------------------
-
-    def _run_scenes(self) -> None:
-        work = [s for s in self.ctx.plan.steps if s.kind == "scene" and s.is_work]
-        if not work:
-            return
-        self.ctx.emit("phase", name="generation", total=len(work))
-        self._run_concurrently(work, do_scene, fatal=False)
-
-    def _run_concurrently(self, steps: list[PlannedStep], fn: StepFunction, *, fatal: bool) -> None:
+    def _run_concurrently(self, steps: list[PlannedStep], spec: StepSpec) -> None:
         """A fixed set of workers pulls steps from one queue (no per-step futures to scan)."""
         queue, errors = deque(steps), list[BriaRunError]()
 
@@ -106,10 +105,10 @@ class Engine:
                     step = queue.popleft()
                 except IndexError:
                     return
-                error = self._guarded(step, fn)
-                if error is not None and fatal:
+                error = self._guarded(step, spec)
+                if error is not None and spec.is_fatal:
                     errors.append(error)
-                    self.ctx.stop.set()  # no new uploads; the ones in flight finish
+                    self.ctx.stop.set()  # no new work; the requests in flight finish
                     return
 
         count = min(self.ctx.pipeline.concurrency, len(steps))
@@ -118,25 +117,31 @@ class Engine:
                    for n in range(count)]
         for thread in workers:
             thread.start()
-        self._join(workers)
+        self.abandoned = self._join(workers)
+        if self.abandoned:
+            self.ctx.emit(EventKind.NOTICE, message=(
+                f"{self.abandoned} request(s) still in flight after the "
+                f"{self.ctx.options.grace:g} s grace period were left; their intents are "
+                "recorded and the next run reconciles them"))
         if errors:
             raise errors[0]
 
-    def _join(self, workers: list[threading.Thread]) -> None:
-        """Wait for the workers; after a Ctrl-C, for at most the grace period."""
+    def _join(self, workers: list[threading.Thread]) -> int:
+        """Wait for the workers; after a stop, for at most the grace period. How many are left."""
         deadline: float | None = None
         while alive := [t for t in workers if t.is_alive()]:
             if self.ctx.stop.is_set() and deadline is None:
                 deadline = time.monotonic() + self.ctx.options.grace
             if deadline is not None and time.monotonic() > deadline:
-                return
+                return len(alive)
             alive[0].join(timeout=0.2)
+        return 0
 
-    def _guarded(self, step: PlannedStep, fn: StepFunction) -> BriaRunError | None:
+    def _guarded(self, step: PlannedStep, spec: StepSpec) -> BriaRunError | None:
         if self.ctx.stop.is_set():
             return None
         try:
-            self._execute(step, fn)
+            self._execute(step, spec)
         except Interrupted:
             return None
         except BriaRunError as exc:
@@ -146,13 +151,15 @@ class Engine:
 
     # --- one step -----------------------------------------------------------------------
 
-    def _execute(self, step: PlannedStep, fn: StepFunction) -> None:
+    def _execute(self, step: PlannedStep, spec: StepSpec) -> None:
         ctx = self.ctx
+        if spec.before is not None:
+            spec.before(ctx, step)
         row = ctx.store.begin_step(step.key, step.kind, step.fingerprint,
-                                   is_new=step.action == "create")
-        ctx.emit("step", step.key, kind=step.kind, state="started", action=step.action)
+                                   is_new=step.action == Action.CREATE)
+        ctx.emit(EventKind.STEP, step.key, kind=step.kind, state="started", action=step.action)
         try:
-            remote_id, outputs = fn(ctx, step, row)
+            remote_id, outputs = spec.run(ctx, step, row)
         except Interrupted:
             raise  # not a failure: the step stays open and the next run continues it
         except BriaRunError as exc:
@@ -160,23 +167,18 @@ class Engine:
             raise
         if outputs.get("detached"):
             return  # Ctrl-C while waiting for training: nothing to finish, nothing lost
-        artifact = _artifact(step, remote_id, outputs) if step.kind == "scene" else None
+        artifact = artifact_of(step, remote_id, outputs) if spec.makes_image else None
         ctx.store.finish_step(row.id, remote_id=remote_id, outputs={**outputs, "inputs": step.inputs},
                               artifact=artifact)
-        if step.kind in ID_KINDS and remote_id is not None:
+        if spec.names_resource and remote_id is not None:
             ctx.ids[step.kind] = int(remote_id)
-        if step.kind == "scene":
+        if spec.makes_image:
             self.summary.images += 1
         self.summary.done.append(step.key)
-        ctx.emit("step", step.key, kind=step.kind, state="done", remote_id=remote_id,
+        ctx.emit(EventKind.STEP, step.key, kind=step.kind, state="done", remote_id=remote_id,
                  path=outputs.get("path"))
 
     def _fail(self, step: PlannedStep, row: StepRow, exc: BriaRunError) -> None:
         self.ctx.store.fail_step(row.id, str(exc))
-        self.ctx.emit("step", step.key, kind=step.kind, state="failed", error=str(exc), log=True)
-
-
-def _artifact(step: PlannedStep, source: str | None, outputs: dict[str, Any]) -> dict[str, Any]:
-    return {"scene": step.scene, "variation": step.variation or 1, "path": outputs["path"],
-            "sha256": outputs["sha256"], "seed": outputs.get("seed"), "source": source,
-            "bytes": outputs.get("bytes")}
+        self.ctx.emit(EventKind.STEP, step.key, kind=step.kind, state="failed", error=str(exc),
+                      log=True)

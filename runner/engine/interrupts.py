@@ -11,8 +11,8 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
 
-from runner.display.reporters import Reporter
 from runner.errors import EXIT_INTERRUPTED
+from runner.events import EventKind, Reporter
 
 
 @contextmanager
@@ -26,7 +26,7 @@ def graceful_interrupts(stop: threading.Event, reporter: Reporter) -> Iterator[N
             os.write(2, b"\nstopped at once; the state is consistent. Run again to resume.\n")
             os._exit(EXIT_INTERRUPTED)
         stop.set()
-        reporter.emit("notice", message="stopping: no new work; finishing requests in flight "
+        reporter.emit(EventKind.NOTICE, message="stopping: no new work; finishing requests in flight "
                                         "(Ctrl-C again to stop at once)")
 
     previous = {sig: signal.signal(sig, on_signal) for sig in (signal.SIGINT, signal.SIGTERM)}

@@ -19,14 +19,16 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
+from enum import StrEnum
 from pathlib import Path
 from typing import Any
 
 from runner.pipeline.spec import Pipeline, Scene
 from runner.state.fingerprint import canonical, derived_seed, fingerprint, fingerprint_parts
-from runner.state.store import Recorded, StepRow
+from runner.state.rows import Recorded, StepKind, StepRow, StepStatus
 
-TRAINING_KINDS = ("project", "dataset", "identity", "upload", "complete", "model", "train")
+TRAINING_KINDS = (StepKind.PROJECT, StepKind.DATASET, StepKind.IDENTITY, StepKind.UPLOAD,
+                  StepKind.COMPLETE, StepKind.MODEL, StepKind.TRAIN)
 # Rough wall-clock figures for the estimate only (Bria: training 1-6 h, images ~10-30 s).
 TRAINING_SECONDS = 2 * 3600
 IMAGE_SECONDS = 20
@@ -35,12 +37,26 @@ UPLOAD_SECONDS = 2
 LOCATIONS = frozenset({"path"})
 
 
+class Action(StrEnum):
+    """What a run will do with a step (the module docstring says what each means)."""
+
+    CREATE = "create"
+    DONE = "done"
+    RESUME = "resume"
+    CHANGED = "changed"
+    KEPT = "kept"
+    ORPHANED = "orphaned"
+
+
+WORK_ACTIONS = frozenset({Action.CREATE, Action.RESUME, Action.CHANGED})
+
+
 @dataclass(frozen=True)
 class PlannedStep:
     key: str
-    kind: str
+    kind: StepKind
     fingerprint: str
-    action: str
+    action: Action
     reason: str
     inputs: dict[str, Any] = field(default_factory=dict, compare=False)
     remote_id: str | None = None
@@ -51,7 +67,7 @@ class PlannedStep:
 
     @property
     def is_work(self) -> bool:
-        return self.action in ("create", "resume", "changed")
+        return self.action in WORK_ACTIONS
 
 
 @dataclass(frozen=True)
@@ -59,7 +75,7 @@ class Plan:
     pipeline: Pipeline
     steps: tuple[PlannedStep, ...]
     blocked: tuple[str, ...] = ()  # why the run must stop before spending training credits
-    model_source: str = "train"  # train | model_id | kept
+    model_source: str = "train"  # train | model_id | kept (where the model comes from)
 
     @property
     def has_work(self) -> bool:
@@ -69,15 +85,15 @@ class Plan:
     def credits(self) -> float:
         return sum(s.credits for s in self.steps if s.is_work)
 
-    def by_kind(self, kind: str) -> list[PlannedStep]:
+    def by_kind(self, kind: StepKind) -> list[PlannedStep]:
         return [s for s in self.steps if s.kind == kind]
 
     def estimate_seconds(self) -> float:
         work = [s for s in self.steps if s.is_work]
         conc = max(1, self.pipeline.concurrency)
-        seconds: float = sum(TRAINING_SECONDS for s in work if s.kind == "train")
-        seconds += sum(UPLOAD_SECONDS for s in work if s.kind == "upload") / conc
-        seconds += sum(IMAGE_SECONDS for s in work if s.kind == "scene") / conc
+        seconds: float = sum(TRAINING_SECONDS for s in work if s.kind == StepKind.TRAIN)
+        seconds += sum(UPLOAD_SECONDS for s in work if s.kind == StepKind.UPLOAD) / conc
+        seconds += sum(IMAGE_SECONDS for s in work if s.kind == StepKind.SCENE) / conc
         return seconds
 
 
@@ -115,39 +131,39 @@ class _Planner:
     def __init__(self, pipeline: Pipeline, recorded: Recorded, hashes: Mapping[Path, str]):
         self.p, self.rec, self.hashes = pipeline, recorded, hashes
 
-    def step(self, key: str, kind: str, inputs: dict[str, Any], fp: str | None = None,
+    def step(self, key: str, kind: StepKind, inputs: dict[str, Any], fp: str | None = None,
              **extra: Any) -> PlannedStep:
         if fp is None:
             fp = fingerprint(kind, {k: v for k, v in inputs.items() if k not in LOCATIONS})
         action, reason, remote = self._compare(key, fp, inputs)
         return PlannedStep(key, kind, fp, action, reason, inputs, remote, **extra)
 
-    def _compare(self, key: str, fp: str, inputs: dict[str, Any]) -> tuple[str, str, str | None]:
+    def _compare(self, key: str, fp: str, inputs: dict[str, Any]) -> tuple[Action, str, str | None]:
         same = self.rec.find(key, fp)
-        if same is not None and same.status == "done" and not same.is_current \
+        if same is not None and same.status == StepStatus.DONE and not same.is_current \
                 and key.startswith("scene/"):
             # Edited back (A -> B -> A): the file on disk is B's; fetch A's image again.
-            return "changed", "back to earlier inputs; its image is fetched again", None
-        if same is not None and same.status == "done":
-            return "done", "done before with these inputs", same.remote_id
+            return Action.CHANGED, "back to earlier inputs; its image is fetched again", None
+        if same is not None and same.status == StepStatus.DONE:
+            return Action.DONE, "done before with these inputs", same.remote_id
         if same is not None:
-            why = f"failed before: {same.error}" if same.status == "failed" else "interrupted"
-            return "resume", f"{why}; continuing", same.remote_id
+            why = f"failed before: {same.error}" if same.status == StepStatus.FAILED else "interrupted"
+            return Action.RESUME, f"{why}; continuing", same.remote_id
         current = self.rec.current(key)
         if current is not None:
-            return "changed", _what_changed(current, inputs), None
-        return "create", "new", None
+            return Action.CHANGED, _what_changed(current, inputs), None
+        return Action.CREATE, "new", None
 
     # --- training chain -----------------------------------------------------------------
 
     def training_chain(self, retrain: bool) -> list[PlannedStep]:
         c, t = self.p.character, self.p.training
-        project = self.step("project", "project", {
+        project = self.step("project", StepKind.PROJECT, {
             "pipeline": self.p.name, "ip_type": c.type, "ip_medium": c.medium,
             "ip_name": c.name, "ip_description": c.description,
         })
         shas = sorted({self.hashes[path] for path in c.images})
-        dataset = self.step("dataset", "dataset", {
+        dataset = self.step("dataset", StepKind.DATASET, {
             "project": project.fingerprint, "legacy": self.p.is_legacy, "images": shas,
             "identity": [c.identity.mode, c.identity.text, c.identity.samples],
             "increase_resolution": c.increase_resolution,
@@ -155,15 +171,15 @@ class _Planner:
         })
         steps = [project, dataset]
         if c.identity.mode == "auto" or c.identity.text:
-            steps.append(self.step("identity", "identity", {"dataset": dataset.fingerprint}))
+            steps.append(self.step("identity", StepKind.IDENTITY, {"dataset": dataset.fingerprint}))
         steps += self.uploads(dataset.fingerprint)
-        steps.append(self.step("complete", "complete", {"dataset": dataset.fingerprint}))
+        steps.append(self.step("complete", StepKind.COMPLETE, {"dataset": dataset.fingerprint}))
         epoch = int(self.rec.meta.get("model_epoch", "0")) + (1 if self._retry_failed(retrain) else 0)
-        model = self.step("model", "model", {
+        model = self.step("model", StepKind.MODEL, {
             "dataset": dataset.fingerprint, "version": t.version, "mode": t.mode,
             "expert": t.expert.as_params() if t.expert else None, "epoch": epoch,
         })
-        train = self.step("train", "train", {"model": model.fingerprint}, credits=self.p.prices.training)
+        train = self.step("train", StepKind.TRAIN, {"model": model.fingerprint}, credits=self.p.prices.training)
         return steps + [model, train]
 
     def uploads(self, dataset_fp: str) -> list[PlannedStep]:
@@ -175,7 +191,7 @@ class _Planner:
                 continue  # identical content uploads once (validation warns about it)
             seen.add(sha)
             name = image_name(path, sha)
-            steps.append(self.step(f"upload/{name}", "upload", {
+            steps.append(self.step(f"upload/{name}", StepKind.UPLOAD, {
                 "dataset": dataset_fp, "sha256": sha, "path": str(path), "image_name": name,
             }))
         return steps
@@ -189,10 +205,10 @@ class _Planner:
     ) -> tuple[dict[str, Any], str, list[str]]:
         train = training[-1]
         old = self.rec.current("train")
-        if train.action != "changed" or old is None:
+        if train.action != Action.CHANGED or old is None:
             return {"model": train.fingerprint}, "train", []
-        reasons = [f"{s.key}: {s.reason}" for s in training if s.action == "changed"
-                   and s.kind in ("project", "dataset", "model")]
+        reasons = [f"{s.key}: {s.reason}" for s in training if s.action == Action.CHANGED
+                   and s.kind in (StepKind.PROJECT, StepKind.DATASET, StepKind.MODEL)]
         if keep_model:
             return {"model": old.fingerprint}, "kept", []
         if retrain:
@@ -201,12 +217,12 @@ class _Planner:
 
     def kept(self, step: PlannedStep) -> PlannedStep:
         old = self.rec.current(step.key)
-        if step.action == "create":
+        if step.action == Action.CREATE:
             # e.g. a new training image: the old model never saw it, and its dataset is closed
-            return replace(step, action="kept", reason="not in the old model (--keep-model)")
-        if step.action != "changed" or old is None:
+            return replace(step, action=Action.KEPT, reason="not in the old model (--keep-model)")
+        if step.action != Action.CHANGED or old is None:
             return step
-        return PlannedStep(step.key, step.kind, old.fingerprint, "kept",
+        return PlannedStep(step.key, step.kind, old.fingerprint, Action.KEPT,
                            "inputs changed; --keep-model keeps the old model", old.outputs.get(
                                "inputs", {}), old.remote_id)
 
@@ -224,7 +240,7 @@ class _Planner:
                 inputs = {**params, "model": model_ref, "variation": n, "seed": seed}
                 fp = fingerprint_parts("scene", params_text, model_text, f"{n}:{seed}")
                 steps.append(self.step(
-                    f"scene/{scene.name}/{n}", "scene", inputs, fp, scene=scene.name,
+                    f"scene/{scene.name}/{n}", StepKind.SCENE, inputs, fp, scene=scene.name,
                     variation=n, seed=seed, credits=self.p.prices.image,
                 ))
         return steps
@@ -249,7 +265,7 @@ class _Planner:
             if key in planned or not current or not key.startswith("scene/"):
                 continue
             row = current[-1]
-            steps.append(PlannedStep(key, row.kind, row.fingerprint, "orphaned",
+            steps.append(PlannedStep(key, row.kind, row.fingerprint, Action.ORPHANED,
                                      "no longer in the file; its outputs are kept",
                                      remote_id=row.remote_id))
         return steps

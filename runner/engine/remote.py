@@ -22,7 +22,9 @@ from typing import Any
 
 from runner.engine.crashpoints import CrashPoints
 from runner.errors import ApiError, NetworkError, RateLimited, ServerError
-from runner.state.store import IntentRow, StepRow, Store
+from runner.events import EventKind
+from runner.state.rows import IntentOutcome, IntentRow, StepRow
+from runner.state.store import Store
 
 Answer = tuple[str, dict[str, Any]]  # remote id (or request id / url), data to keep
 POST_ATTEMPTS = 5
@@ -57,24 +59,24 @@ def ensure_remote(
         try:
             remote_id, data = send()
         except RateLimited as exc:
-            env.store.resolve_intent(intent_id, "rejected")
+            env.store.resolve_intent(intent_id, IntentOutcome.REJECTED)
             _pause(env, exc.retry_after or 2.0 * attempt, exc)
             continue
         except UNKNOWN as exc:
             found = reconcile() if reconcile else None
             if found is not None:
-                env.store.resolve_intent(intent_id, "reconciled", remote_id=found[0], data=found[1])
+                env.store.resolve_intent(intent_id, IntentOutcome.RECONCILED, remote_id=found[0], data=found[1])
                 return found
-            env.store.resolve_intent(intent_id, "unanswered" if reconcile is None else "absent")
+            env.store.resolve_intent(intent_id, IntentOutcome.UNANSWERED if reconcile is None else IntentOutcome.ABSENT)
             if attempt == POST_ATTEMPTS:
                 raise
             _pause(env, min(30.0, 2.0 ** attempt), exc)
             continue
         except ApiError:
-            env.store.resolve_intent(intent_id, "rejected")
+            env.store.resolve_intent(intent_id, IntentOutcome.REJECTED)
             raise
         env.hooks.reach("after_send", op)
-        env.store.resolve_intent(intent_id, "landed", remote_id=remote_id, data=data)
+        env.store.resolve_intent(intent_id, IntentOutcome.LANDED, remote_id=remote_id, data=data)
         env.hooks.reach("after_record", op)
         return remote_id, data
     raise AssertionError("unreachable")  # pragma: no cover - the loop returns or raises
@@ -84,8 +86,8 @@ def supersede(env: Remote, step: StepRow, op: str) -> None:
     """Forget the landed ``op`` of ``step`` (its job was lost or its link expired), so the
     next ``ensure_remote`` sends it again."""
     for intent in _intents(env, step, op):
-        if intent.outcome in ("landed", "reconciled"):
-            env.store.resolve_intent(intent.id, "superseded")
+        if intent.outcome in (IntentOutcome.LANDED, IntentOutcome.RECONCILED):
+            env.store.resolve_intent(intent.id, IntentOutcome.SUPERSEDED)
 
 
 def _settle_previous(
@@ -95,16 +97,16 @@ def _settle_previous(
     if not previous:
         return None
     last = previous[-1]
-    if last.outcome in ("landed", "reconciled") and last.remote_id is not None:
+    if last.outcome in (IntentOutcome.LANDED, IntentOutcome.RECONCILED) and last.remote_id is not None:
         return last.remote_id, last.data
     if last.outcome is None:
         found = reconcile() if reconcile else None
         if found is not None:
-            env.store.resolve_intent(last.id, "reconciled", remote_id=found[0], data=found[1])
-            env.store.log("reconciled", step.key, op=op, remote_id=found[0])
+            env.store.resolve_intent(last.id, IntentOutcome.RECONCILED, remote_id=found[0], data=found[1])
+            env.store.log(EventKind.RECONCILED, step.key, op=op, remote_id=found[0])
             return found
-        env.store.resolve_intent(last.id, "unanswered" if reconcile is None else "absent")
-        env.store.log("resending", step.key, op=op, proven=reconcile is not None)
+        env.store.resolve_intent(last.id, IntentOutcome.UNANSWERED if reconcile is None else IntentOutcome.ABSENT)
+        env.store.log(EventKind.RESENDING, step.key, op=op, proven=reconcile is not None)
     return None
 
 

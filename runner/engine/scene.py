@@ -12,15 +12,16 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any, BinaryIO
 
-from runner.engine.context import Context
+from runner.bria.jobs import poll_until_done
+from runner.engine.context import Context, Outcome
 from runner.engine.outputs import file_sha256, iso, move_aside, output_path, write_atomically
 from runner.engine.plan import PlannedStep
 from runner.engine.remote import Answer, ensure_remote, supersede
 from runner.errors import Interrupted, JobLost, JobTimeout, ResultExpired
+from runner.events import EventKind
 from runner.pipeline.spec import Scene
-from runner.state.store import ArtifactRow, StepRow
+from runner.state.rows import ArtifactRow, StepRow
 
-Outcome = tuple[str | None, dict[str, Any]]
 ATTEMPTS = 3  # lost jobs / expired links before the scene is reported failed
 
 
@@ -29,12 +30,12 @@ def do_scene(ctx: Context, step: PlannedStep, row: StepRow) -> Outcome:
     for attempt in range(1, ATTEMPTS + 1):
         try:
             url, seed = _result_url(ctx, step, row, scene)
-            ctx.emit("scene", step.key, state="downloading")
+            ctx.emit(EventKind.SCENE, step.key, state="downloading")
             sha, path, size = _download(ctx, step, row, url)
         except (JobLost, ResultExpired) as exc:
             if attempt == ATTEMPTS:
                 raise
-            ctx.emit("scene", step.key, state="regenerating", reason=str(exc), log=True)
+            ctx.emit(EventKind.SCENE, step.key, state="regenerating", reason=str(exc), log=True)
             supersede(ctx.remote, row, "generate")
             continue
         # The engine records the file as an artifact together with the step's completion.
@@ -47,14 +48,14 @@ def _result_url(ctx: Context, step: PlannedStep, row: StepRow, scene: Scene) -> 
     seed = step.seed if step.seed is not None else 0
     if ctx.pipeline.is_legacy:
         url, _ = ensure_remote(ctx.remote, row, "generate", lambda: _legacy_submit(ctx, scene, seed))
-        ctx.emit("scene", step.key, state="generating")
+        ctx.emit(EventKind.SCENE, step.key, state="generating")
         _wait_url(ctx, url)
         return url, seed
     structured = _structured_prompt(ctx, step, row, scene) if scene.reference else None
     request_id, _ = ensure_remote(
         ctx.remote, row, "generate", lambda: _fibo_submit(ctx, scene, seed, structured)
     )
-    ctx.emit("scene", step.key, state="generating", request_id=request_id)
+    ctx.emit(EventKind.SCENE, step.key, state="generating", request_id=request_id)
     result = _wait_job(ctx, request_id)
     return str(result["image_url"]), int(result.get("seed", seed))
 
@@ -91,14 +92,13 @@ def _wait_job(ctx: Context, request_id: str) -> dict[str, Any]:
     took: float | None = None
     try:
         ctx.wait(began + 0.95 * typical - ctx.clock() if typical else ctx.options.job_poll)
-        while True:
-            result = ctx.client.get_status(request_id).outcome(request_id)
-            if result is not None:
-                took = ctx.clock() - began
-                return result
-            if ctx.stop.is_set():
-                raise Interrupted(ctx.options.resume_command)
-            ctx.wait(ctx.pacer.interval())
+        result = poll_until_done(lambda: ctx.client.get_status(request_id), request_id,
+                                 pause=ctx.wait, interval=ctx.pacer.interval,
+                                 should_stop=ctx.stop.is_set)
+        if result is None:
+            raise Interrupted(ctx.options.resume_command)
+        took = ctx.clock() - began
+        return result
     finally:
         ctx.pacer.finish(took, is_probe=is_probe)
 
@@ -168,7 +168,7 @@ def _make_room(ctx: Context, row: StepRow, path: Path) -> None:
     target = move_aside(path, tag, _about(owner, recorded[-1] if recorded else None, existing))
     if target is not None:
         ctx.store.move_artifact(str(path), str(target))
-        ctx.emit("moved", row.key, src=str(path), dst=str(target), log=True)
+        ctx.emit(EventKind.MOVED, row.key, src=str(path), dst=str(target), log=True)
 
 
 def _about(owner: StepRow | None, artifact: ArtifactRow | None, sha256: str) -> dict[str, Any]:

@@ -8,17 +8,16 @@ reconciler that finds the resource again by its deterministic name.
 from __future__ import annotations
 
 import tempfile
-from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from runner.engine.context import Context
+from runner.engine.context import Context, Outcome
 from runner.engine.plan import PlannedStep
 from runner.engine.remote import Answer, ensure_remote
 from runner.errors import Conflict, TrainingFailed
-from runner.state.store import StepRow
+from runner.events import EventKind
+from runner.state.rows import StepRow
 
-Outcome = tuple[str | None, dict[str, Any]]
 DONE_STATUSES = ("Completed",)
 FAILED_STATUSES = ("Failed", "Stopped")
 
@@ -176,7 +175,7 @@ def do_train(ctx: Context, step: PlannedStep, row: StepRow) -> Outcome:
 
     if started() is None:
         ensure_remote(ctx.remote, row, "start_training", send, started)
-        ctx.emit("training", step.key, status="InProgress", model_id=model_id, log=True)
+        ctx.emit(EventKind.TRAINING, step.key, status="InProgress", model_id=model_id, log=True)
     return str(model_id), wait_for_training(ctx, row, model_id)
 
 
@@ -189,7 +188,7 @@ def wait_for_training(ctx: Context, row: StepRow, model_id: int) -> dict[str, An
         ctx.hooks.reach("training")
         if status != last:
             ctx.store.update_step(row.id, remote_id=str(model_id), outputs={"status": status})
-            ctx.emit("training", row.key, status=status, model_id=model_id, log=True,
+            ctx.emit(EventKind.TRAINING, row.key, status=status, model_id=model_id, log=True,
                      elapsed=ctx.clock() - began)
             last = status
         if status in DONE_STATUSES:
@@ -198,18 +197,7 @@ def wait_for_training(ctx: Context, row: StepRow, model_id: int) -> dict[str, An
             raise TrainingFailed(model_id, status)
         if ctx.stop.is_set():
             return {"status": status, "detached": True}
-        ctx.emit("training", row.key, status=status, model_id=model_id,
+        ctx.emit(EventKind.TRAINING, row.key, status=status, model_id=model_id,
                  elapsed=ctx.clock() - began)
         # Jitter spreads many runners' polls; polls count against the rate limit.
         ctx.wait(every * (0.9 + 0.2 * ctx.rand()))
-
-
-STEP_FUNCTIONS: dict[str, Callable[[Context, PlannedStep, StepRow], Outcome]] = {
-    "project": do_project,
-    "dataset": do_dataset,
-    "identity": do_identity,
-    "upload": do_upload,
-    "complete": do_complete,
-    "model": do_model,
-    "train": do_train,
-}

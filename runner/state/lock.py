@@ -20,7 +20,9 @@ from sqlalchemy import delete, insert, select, update
 from sqlalchemy.exc import IntegrityError
 
 from runner.errors import LockHeld
-from runner.state.store import Store, locks
+from runner.events import EventKind
+from runner.state.store import Store
+from runner.state.tables import locks
 
 HEARTBEAT_EVERY = 10.0
 STALE_AFTER = 60.0  # a live runner heartbeats every 10 s; 60 s of silence means it is gone
@@ -40,7 +42,7 @@ class Holder:
 
 
 def current_holder(store: Store) -> Holder | None:
-    with store.engine.connect() as conn:
+    with store.read() as conn:
         row = conn.execute(select(locks).where(locks.c.id == 1)).one_or_none()
     if row is None:
         return None
@@ -71,9 +73,9 @@ def live_holder(store: Store) -> dict[str, object] | None:
 
 
 def break_lock(store: Store, holder: Holder, why: str) -> None:
-    with store._txn() as conn:
+    with store.transaction() as conn:
         conn.execute(delete(locks).where(locks.c.id == 1, locks.c.owner == holder.owner))
-    store.log("lock_broken", None, pid=holder.pid, host=holder.host, why=why,
+    store.log(EventKind.LOCK_BROKEN, None, pid=holder.pid, host=holder.host, why=why,
               command=holder.command)
 
 
@@ -107,7 +109,7 @@ class RunLock:
                 self.on_break(holder)
         now = self.clock()
         try:
-            with self.store._txn() as conn:
+            with self.store.transaction() as conn:
                 conn.execute(insert(locks).values(
                     id=1, owner=self.owner, pid=os.getpid(), host=socket.gethostname(),
                     command=self.command, started_at=now, heartbeat_at=now,
@@ -122,12 +124,12 @@ class RunLock:
 
     def release(self) -> None:
         self._stop.set()
-        with self.store._txn() as conn:
+        with self.store.transaction() as conn:
             conn.execute(delete(locks).where(locks.c.id == 1, locks.c.owner == self.owner))
 
     def _beat(self) -> None:
         while not self._stop.wait(HEARTBEAT_EVERY):
-            with self.store._txn() as conn:
+            with self.store.transaction() as conn:
                 conn.execute(update(locks).where(locks.c.owner == self.owner)
                              .values(heartbeat_at=self.clock()))
 

@@ -1,206 +1,42 @@
-"""The state: SQLAlchemy Core tables and the transactions the engine needs.
+"""The transactions the engine needs, on the tables of ``runner.state.tables``.
 
-A step is one unit of work with a stable key (``project``, ``upload/<image>``,
-``scene/<name>/<n>``) and a fingerprint of its inputs. Rows are never rewritten to
-mean something else: a changed input gives a new row under the same key, and
-``is_current`` says which row the pipeline uses now. Before every POST an intent row
-is committed; the remote id is committed right after the answer.
-
-Dialect-specific SQL lives in ``_dialect_setup`` only, so the same code can run on
-PostgreSQL later.
+Every ``record_*``/``finish_*`` method is its own committed transaction. Dialect-specific SQL
+lives in ``_dialect_setup`` only, so the same code can run on PostgreSQL.
 """
 
 from __future__ import annotations
 
-import functools
 import json
 import os
 import threading
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Self
 
-from sqlalchemy import (
-    Boolean,
-    Column,
-    Float,
-    ForeignKey,
-    Integer,
-    MetaData,
-    String,
-    Table,
-    Text,
-    UniqueConstraint,
-    bindparam,
-    create_engine,
-    event,
-    insert,
-    select,
-    update,
-)
+from sqlalchemy import bindparam, create_engine, event, insert, select, update
 from sqlalchemy.engine import Connection, Engine
 from sqlalchemy.exc import ArgumentError, NoSuchModuleError, SQLAlchemyError
 
 from runner.errors import StateError
-
-SCHEMA_VERSION = 1
-
-metadata = MetaData()
-
-meta = Table(
-    "meta",
-    metadata,
-    Column("key", String(64), primary_key=True),
-    Column("value", Text, nullable=False),
+from runner.events import EventKind
+from runner.state.rows import (
+    ApiIdentity,
+    ArtifactRow,
+    IntentOutcome,
+    IntentRow,
+    Recorded,
+    StepKind,
+    StepRow,
+    StepStatus,
+    artifact_row,
+    intent_row,
+    load_json,
+    step_from,
+    step_row,
 )
-
-steps = Table(
-    "steps",
-    metadata,
-    Column("id", Integer, primary_key=True),
-    Column("key", String(200), nullable=False),
-    Column("kind", String(32), nullable=False),
-    Column("fingerprint", String(64), nullable=False),
-    Column("status", String(16), nullable=False, default="pending"),
-    Column("is_current", Boolean, nullable=False, default=True),
-    Column("remote_id", String(128)),
-    Column("outputs", Text),
-    Column("attempts", Integer, nullable=False, default=0),
-    Column("error", Text),
-    Column("created_at", Float, nullable=False),
-    Column("started_at", Float),
-    Column("finished_at", Float),
-    UniqueConstraint("key", "fingerprint", name="uq_step_key_fingerprint"),
-)
-
-intents = Table(
-    "intents",
-    metadata,
-    Column("id", Integer, primary_key=True),
-    Column("step_id", Integer, ForeignKey("steps.id"), nullable=False, index=True),
-    Column("op", String(48), nullable=False),
-    Column("created_at", Float, nullable=False),
-    Column("remote_id", String(128)),
-    Column("data", Text),
-    Column("outcome", String(16)),  # None: unknown; landed | reconciled | rejected
-    Column("resolved_at", Float),
-)
-
-artifacts = Table(
-    "artifacts",
-    metadata,
-    Column("id", Integer, primary_key=True),
-    Column("step_id", Integer, ForeignKey("steps.id"), nullable=False, index=True),
-    Column("scene", String(64), nullable=False),
-    Column("variation", Integer, nullable=False),
-    Column("path", Text, nullable=False, index=True),
-    Column("sha256", String(64), nullable=False),
-    Column("seed", Integer),
-    Column("source", Text),
-    Column("bytes", Integer),
-    Column("is_current", Boolean, nullable=False, default=True),
-    Column("created_at", Float, nullable=False),
-)
-
-events = Table(
-    "events",
-    metadata,
-    Column("id", Integer, primary_key=True),
-    Column("ts", Float, nullable=False),
-    Column("kind", String(32), nullable=False),
-    Column("step_key", String(200)),
-    Column("data", Text),
-)
-
-locks = Table(
-    "locks",
-    metadata,
-    Column("id", Integer, primary_key=True),  # always 1: one runner per state
-    Column("owner", String(64), nullable=False),
-    Column("pid", Integer, nullable=False),
-    Column("host", String(255), nullable=False),
-    Column("command", Text, nullable=False),
-    Column("started_at", Float, nullable=False),
-    Column("heartbeat_at", Float, nullable=False),
-)
-
-
-@dataclass(frozen=True)
-class ApiIdentity:
-    """Which API a state belongs to: a simulated world never shares state with Bria."""
-
-    kind: str  # "real" | "simulated"
-    where: str  # base URL, or the simulated world's id
-
-    def describe(self) -> str:
-        return f"the simulator (world {self.where})" if self.kind == "simulated" else self.where
-
-
-@dataclass(frozen=True)
-class StepRow:
-    id: int
-    key: str
-    kind: str
-    fingerprint: str
-    status: str
-    is_current: bool
-    remote_id: str | None
-    outputs_raw: str | dict[str, Any] | None  # JSON text as stored; decoded on first use
-    attempts: int
-    error: str | None
-    started_at: float | None
-    finished_at: float | None
-
-    @functools.cached_property
-    def outputs(self) -> dict[str, Any]:
-        # Lazy: resuming a long history reads thousands of rows whose outputs nobody needs.
-        raw = self.outputs_raw
-        return raw if isinstance(raw, dict) else _load(raw)
-
-
-@dataclass(frozen=True)
-class IntentRow:
-    id: int
-    step_id: int
-    op: str
-    remote_id: str | None
-    data: dict[str, Any]
-    outcome: str | None
-
-
-@dataclass(frozen=True)
-class ArtifactRow:
-    id: int
-    step_id: int
-    scene: str
-    variation: int
-    path: str
-    sha256: str
-    seed: int | None
-    source: str | None
-    is_current: bool
-
-
-@dataclass
-class Recorded:
-    """Everything the planner needs from the state, read in one go."""
-
-    steps: dict[str, list[StepRow]] = field(default_factory=dict)  # key -> rows, newest last
-    artifacts: list[ArtifactRow] = field(default_factory=list)
-    meta: dict[str, str] = field(default_factory=dict)
-
-    def current(self, key: str) -> StepRow | None:
-        rows = [r for r in self.steps.get(key, ()) if r.is_current]
-        return rows[-1] if rows else None
-
-    def find(self, key: str, fingerprint: str) -> StepRow | None:
-        for row in self.steps.get(key, ()):
-            if row.fingerprint == fingerprint:
-                return row
-        return None
+from runner.state.tables import SCHEMA_VERSION, artifacts, events, intents, meta, metadata, steps
 
 
 def _dialect_setup(engine: Engine) -> None:
@@ -250,9 +86,6 @@ def _now() -> float:
 def _dump(data: dict[str, Any] | None) -> str | None:
     return None if data is None else json.dumps(data, sort_keys=True)
 
-
-def _load(text: str | None) -> dict[str, Any]:
-    return json.loads(text) if text else {}
 
 
 # Statements built once with bind parameters: SQLAlchemy then compiles each one once, and a
@@ -322,14 +155,20 @@ class Store:
         self.close()
 
     @contextmanager
-    def _txn(self) -> Iterator[Connection]:
+    def transaction(self) -> Iterator[Connection]:
+        """One committed write transaction, serialised with every other write of this store
+        (the lock's queries use it too)."""
         with self._write, self.engine.begin() as conn:
             yield conn
+
+    def read(self) -> Connection:
+        """A connection for reads (use as a context manager)."""
+        return self.engine.connect()
 
     # --- meta ---------------------------------------------------------------------------
 
     def _check_meta(self, api: ApiIdentity) -> None:
-        with self._txn() as conn:
+        with self.transaction() as conn:
             found = dict(conn.execute(select(meta.c.key, meta.c.value)).all())
             if not found:
                 conn.execute(
@@ -356,7 +195,7 @@ class Store:
             )
 
     def set_meta(self, key: str, value: str) -> None:
-        with self._txn() as conn:
+        with self.transaction() as conn:
             done = conn.execute(update(meta).where(meta.c.key == key).values(value=value))
             if done.rowcount == 0:
                 conn.execute(insert(meta).values(key=key, value=value))
@@ -371,10 +210,14 @@ class Store:
         if current_only:
             query = query.where(steps.c.is_current.is_(True))
         with self.engine.connect() as conn:
-            for row in conn.execute(query):
-                recorded.steps.setdefault(row.key, []).append(_step(row))
+            try:
+                for row in conn.execute(query):
+                    recorded.steps.setdefault(row.key, []).append(step_row(row))
+            except ValueError as exc:  # a kind or status outside the enums: not ours to guess
+                raise StateError(f"{self.location} holds a step this bria-run does not know "
+                                 f"({exc}); was it written by another version?") from exc
             if with_artifacts:
-                recorded.artifacts = [_artifact(r) for r in conn.execute(select(artifacts))]
+                recorded.artifacts = [artifact_row(r) for r in conn.execute(select(artifacts))]
             recorded.meta = dict(conn.execute(select(meta.c.key, meta.c.value)).all())
         return recorded
 
@@ -387,47 +230,48 @@ class Store:
                 for row in conn.execute(select(steps).where(steps.c.key == key,
                                                             steps.c.is_current.is_(False))):
                     if (row.key, row.fingerprint) in wanted:
-                        recorded.steps.setdefault(row.key, []).insert(0, _step(row))
+                        recorded.steps.setdefault(row.key, []).insert(0, step_row(row))
 
     def step(self, step_id: int) -> StepRow:
         with self.engine.connect() as conn:
-            return _step(conn.execute(_STEP_BY_ID, {"b_id": step_id}).one())
+            return step_row(conn.execute(_STEP_BY_ID, {"b_id": step_id}).one())
 
     def intents_of(self, step_id: int) -> list[IntentRow]:
         with self.engine.connect() as conn:
-            return [_intent(r) for r in conn.execute(_INTENTS_OF, {"b_id": step_id})]
+            return [intent_row(r) for r in conn.execute(_INTENTS_OF, {"b_id": step_id})]
 
     def events_since(self, after_id: int = 0) -> list[dict[str, Any]]:
         with self.engine.connect() as conn:
             rows = conn.execute(select(events).where(events.c.id > after_id).order_by(events.c.id))
             return [
-                {"id": r.id, "ts": r.ts, "kind": r.kind, "step": r.step_key, **_load(r.data)}
+                {"id": r.id, "ts": r.ts, "kind": r.kind, "step": r.step_key, **load_json(r.data)}
                 for r in rows
             ]
 
     # --- steps --------------------------------------------------------------------------
 
-    def begin_step(self, key: str, kind: str, fingerprint: str, *, is_new: bool = False) -> StepRow:
+    def begin_step(self, key: str, kind: StepKind, fingerprint: str, *, is_new: bool = False) -> StepRow:
         """Get or create the row for (key, fingerprint), make it current, count an attempt.
         ``is_new``: the plan saw no row for ``key`` at all, so there is nothing to look up."""
+        kind = StepKind(kind)  # a stored kind outside the enum would never be planned again
         now = _now()
-        with self._txn() as conn:
+        with self.transaction() as conn:
             row = None
             if not is_new:
                 row = conn.execute(_STEP_BY_KEY, {"b_key": key, "b_fp": fingerprint}).one_or_none()
                 conn.execute(_OTHERS_NOT_CURRENT, {"b_key": key, "b_fp": fingerprint})
             if row is None:
                 values = {"key": key, "kind": kind, "fingerprint": fingerprint,
-                          "status": "running", "is_current": True, "attempts": 1,
+                          "status": StepStatus.RUNNING, "is_current": True, "attempts": 1,
                           "created_at": now, "started_at": now}
                 step_id = conn.execute(insert(steps), values).inserted_primary_key[0]  # type: ignore[index]
-                return _step_from(step_id, values)
+                return step_from(step_id, values)
             values = {"is_current": True}
-            if row.status != "done":
-                values.update(status="running", attempts=row.attempts + 1, error=None,
+            if row.status != StepStatus.DONE:
+                values.update(status=StepStatus.RUNNING, attempts=row.attempts + 1, error=None,
                               started_at=row.started_at or now)
             conn.execute(_UPDATE_STEP, {"b_id": row.id, **values})
-            return _step(conn.execute(_STEP_BY_ID, {"b_id": row.id}).one())
+            return step_row(conn.execute(_STEP_BY_ID, {"b_id": row.id}).one())
 
     def finish_step(
         self, step_id: int, *, remote_id: str | None = None, outputs: dict[str, Any] | None = None,
@@ -435,12 +279,12 @@ class Store:
     ) -> None:
         """Record a step as done, with its output file and its event, in one transaction."""
         now = _now()
-        values: dict[str, Any] = {"status": "done", "finished_at": now, "error": None}
+        values: dict[str, Any] = {"status": StepStatus.DONE, "finished_at": now, "error": None}
         if remote_id is not None:
             values["remote_id"] = remote_id
         if outputs is not None:
             values["outputs"] = _dump(outputs)
-        with self._txn() as conn:
+        with self.transaction() as conn:
             conn.execute(_UPDATE_STEP, {"b_id": step_id, **values})
             if artifact is not None:
                 conn.execute(_RETIRE_ARTIFACT, {"b_path": artifact["path"]})
@@ -455,18 +299,18 @@ class Store:
         """Record progress inside a step (remote id, partial outputs) without finishing it."""
         if "outputs" in values:
             values["outputs"] = _dump(values["outputs"])
-        with self._txn() as conn:
+        with self.transaction() as conn:
             conn.execute(_UPDATE_STEP, {"b_id": step_id, **values})
 
     def fail_step(self, step_id: int, error: str) -> None:
-        with self._txn() as conn:
-            conn.execute(_UPDATE_STEP, {"b_id": step_id, "status": "failed", "error": error,
+        with self.transaction() as conn:
+            conn.execute(_UPDATE_STEP, {"b_id": step_id, "status": StepStatus.FAILED, "error": error,
                                         "finished_at": _now()})
 
     # --- intents ------------------------------------------------------------------------
 
     def record_intent(self, step_id: int, op: str) -> int:
-        with self._txn() as conn:
+        with self.transaction() as conn:
             result = conn.execute(insert(intents),
                                   {"step_id": step_id, "op": op, "created_at": _now()})
             return int(result.inserted_primary_key[0])  # type: ignore[index]
@@ -474,66 +318,34 @@ class Store:
     def resolve_intent(
         self,
         intent_id: int,
-        outcome: str,
+        outcome: IntentOutcome,
         *,
         remote_id: str | None = None,
         data: dict[str, Any] | None = None,
     ) -> None:
-        values: dict[str, Any] = {"outcome": outcome, "resolved_at": _now()}
+        values: dict[str, Any] = {"outcome": IntentOutcome(outcome), "resolved_at": _now()}
         if remote_id is not None:
             values["remote_id"] = remote_id
         if data is not None:
             values["data"] = _dump(data)
-        with self._txn() as conn:
+        with self.transaction() as conn:
             conn.execute(_UPDATE_INTENT, {"b_id": intent_id, **values})
 
     # --- artifacts, events, file hashes --------------------------------------------------
 
     def artifacts_at(self, path: str) -> list[ArtifactRow]:
         with self.engine.connect() as conn:
-            return [_artifact(r) for r in conn.execute(_ARTIFACTS_AT, {"b_path": path})]
+            return [artifact_row(r) for r in conn.execute(_ARTIFACTS_AT, {"b_path": path})]
 
     def move_artifact(self, old_path: str, new_path: str) -> None:
-        with self._txn() as conn:
+        with self.transaction() as conn:
             conn.execute(
                 update(artifacts)
                 .where(artifacts.c.path == old_path)
                 .values(path=new_path, is_current=False)
             )
 
-    def log(self, event: str, step_key: str | None = None, **data: Any) -> None:
-        with self._txn() as conn:
+    def log(self, event: EventKind, step_key: str | None = None, **data: Any) -> None:
+        with self.transaction() as conn:
             conn.execute(insert(events), {"ts": _now(), "kind": event, "step_key": step_key,
                                           "data": _dump(data)})
-
-
-def _step_from(step_id: int, values: dict[str, Any]) -> StepRow:
-    return StepRow(
-        id=step_id, key=values["key"], kind=values["kind"], fingerprint=values["fingerprint"],
-        status=values["status"], is_current=True, remote_id=None, outputs_raw=None,
-        attempts=values["attempts"], error=None, started_at=values["started_at"],
-        finished_at=None,
-    )
-
-
-def _step(row: Any) -> StepRow:
-    return StepRow(
-        id=row.id, key=row.key, kind=row.kind, fingerprint=row.fingerprint, status=row.status,
-        is_current=bool(row.is_current), remote_id=row.remote_id, outputs_raw=row.outputs,
-        attempts=row.attempts, error=row.error, started_at=row.started_at,
-        finished_at=row.finished_at,
-    )
-
-
-def _intent(row: Any) -> IntentRow:
-    return IntentRow(
-        id=row.id, step_id=row.step_id, op=row.op, remote_id=row.remote_id,
-        data=_load(row.data), outcome=row.outcome,
-    )
-
-
-def _artifact(row: Any) -> ArtifactRow:
-    return ArtifactRow(
-        id=row.id, step_id=row.step_id, scene=row.scene, variation=row.variation, path=row.path,
-        sha256=row.sha256, seed=row.seed, source=row.source, is_current=bool(row.is_current),
-    )

@@ -25,7 +25,8 @@ def engine_only(root: Path, pipeline_path: Path) -> tuple[float, int]:
     from runner.engine.executor import Engine
     from runner.engine.plan import plan
     from runner.pipeline.loader import load_pipeline
-    from runner.state.store import ApiIdentity, Store
+    from runner.state.rows import ApiIdentity
+    from runner.state.store import Store
     from tests.benchmarks.fakebria import FakeBria
 
     pipeline, _ = load_pipeline(pipeline_path)

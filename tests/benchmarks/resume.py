@@ -17,7 +17,9 @@ from sqlalchemy import insert, select
 
 from runner.engine.plan import PlannedStep, plan
 from runner.pipeline.loader import load_pipeline
-from runner.state.store import ApiIdentity, Store, artifacts, events, steps
+from runner.state.rows import ApiIdentity
+from runner.state.store import Store
+from runner.state.tables import artifacts, events, steps
 from tests.benchmarks.child import run_worker
 from tests.benchmarks.fixtures import small_image, text_scenes, write_pipeline
 from tests.benchmarks.simproc import INSTANT, SimProcess

@@ -67,7 +67,8 @@ def run(job: dict[str, Any], token: str) -> dict[str, Any]:
     from runner.engine.context import Context, RunOptions
     from runner.engine.executor import Engine
     from runner.pipeline.loader import load_pipeline
-    from runner.state.store import ApiIdentity, Store
+    from runner.state.rows import ApiIdentity
+    from runner.state.store import Store
 
     out: dict[str, Any] = {"started": STARTED, "imported": time.time()}
     cpu0 = time.process_time()
