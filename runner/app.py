@@ -20,6 +20,7 @@ from runner.engine.plan import Plan, plan
 from runner.errors import Interrupted
 from runner.events import EventKind, Reporter
 from runner.pipeline.loader import load_pipeline
+from runner.pipeline.places import default_state_folder
 from runner.pipeline.spec import Pipeline
 from runner.state.rows import ApiIdentity, Recorded
 from runner.state.store import Store
@@ -45,18 +46,19 @@ class Target:
 
 def state_location(pipeline: Pipeline, target: Target) -> str:
     """``--state``, else ``$BRIA_RUN_STATE`` (a file, a folder or a URL), else
-    ``state/<name>.sqlite`` (``.sim.sqlite`` for the simulator) under the current folder."""
+    ``<project root>/state/<name>.sqlite`` (``.sim.sqlite`` for the simulator): found from the
+    pipeline file, never from the current folder (``runner.pipeline.places``)."""
     suffix = ".sim.sqlite" if target.simulate else ".sqlite"
     chosen = target.state or os.environ.get(STATE_ENV)
     if chosen and ("://" in chosen or not Path(chosen).is_dir()):
         return chosen
-    folder = Path(chosen) if chosen else Path("state")
+    folder = Path(chosen) if chosen else default_state_folder(pipeline.path)
     return str(folder / f"{pipeline.name}{suffix}")
 
 
-def _world_path(location: str) -> Path:
+def _world_path(location: str, pipeline: Pipeline) -> Path:
     if "://" in location:
-        return Path("state") / "simulator-world.json"
+        return default_state_folder(pipeline.path) / "simulator-world.json"
     return Path(location).with_suffix(".world.json")
 
 
@@ -82,8 +84,9 @@ class Api:
 
 @contextmanager
 def open_api(
-    location: str, simulate: bool, rpm: int | None, reporter: Reporter | None = None
+    world: Path, simulate: bool, rpm: int | None, reporter: Reporter | None = None
 ) -> Iterator[Api]:
+    """The API of a run; with ``simulate``, a simulator whose world persists in ``world``."""
     def on_wait(endpoint: str, seconds: float) -> None:
         if reporter is not None and seconds >= 0.5:
             reporter.emit(EventKind.WAIT, endpoint=endpoint, seconds=seconds)
@@ -107,7 +110,7 @@ def open_api(
 
     config = SimConfig(training_seconds=SIM_TRAINING_SECONDS,
                        generation_seconds=SIM_GENERATION_SECONDS,
-                       persist_path=_world_path(location))
+                       persist_path=world)
     with Simulator(config) as sim:
         api = Api(ApiIdentity("simulated", sim.world_id), client(sim.base_url, config.token))
         try:
@@ -126,7 +129,7 @@ def run(
     for warning in warnings:
         reporter.emit(EventKind.NOTICE, message=str(warning))
     location = state_location(pipeline, target)
-    with open_api(location, target.simulate, rpm, reporter) as api, \
+    with open_api(_world_path(location, pipeline), target.simulate, rpm, reporter) as api, \
             Store.open(location, api.identity) as store, \
             RunLock(store, command, on_break=lambda holder: _lock_broken(reporter, holder)):
         hashes = dict(pipeline.image_hashes)

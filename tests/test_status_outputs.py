@@ -94,7 +94,7 @@ def test_status_json_agrees_with_outputs_and_what_was_charged(in_folder: Finishe
     assert status["model"]["elapsed_seconds"] > 0
     assert status["credits_spent"] == in_folder.stats["credits"]
     assert status["lock"] is None
-    assert status["state"] == str(Path("state") / "luna.sqlite")
+    assert status["state"] == str(in_folder.folder.resolve() / "state" / "luna.sqlite")
     text = invoke("status", "luna.yaml").stdout
     assert "Completed" in text and "credits spent (estimate): 89" in text
 
