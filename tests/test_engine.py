@@ -138,3 +138,44 @@ def test_link_expired_in_the_same_run_regenerates_without_a_new_structured_promp
         Engine(ctx).run()
     assert (bria.structured, bria.generated) == (1, 2)
     assert (tmp_path / "outputs" / "forest" / "1.png").exists()
+
+
+def test_workers_left_after_the_grace_period_are_reported_by_the_engine(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """A stop with a request that never returns: the engine waits the grace period, says how
+    many it left in flight, and the error it raises carries the count (the CLI then exits at
+    once instead of waiting for them)."""
+    import dataclasses
+    import threading
+
+    from runner.engine.steps import STEPS, StepSpec
+    from runner.errors import Interrupted
+    from runner.events import EventKind
+    from runner.state.rows import StepKind
+
+    spec = dataclasses.replace(pipeline(tmp_path), training=Training(model_id=4001))
+    never = threading.Event()
+    seen: list[tuple[EventKind, dict[str, object]]] = []
+
+    class Recorder(QuietReporter):
+        def emit(self, event: EventKind, key: str | None = None, **data: object) -> None:
+            seen.append((event, data))
+
+    def hang(ctx: Context, *_args: object) -> tuple[str | None, dict[str, object]]:
+        ctx.stop.set()  # as a Ctrl-C would, while this request is in flight
+        never.wait(30)
+        return None, {}
+
+    monkeypatch.setitem(STEPS, StepKind.SCENE, StepSpec(hang, is_concurrent=True, is_fatal=False))
+    client = BriaClient("http://bria.test", TOKEN, rpm=None,
+                        transport=httpx.MockTransport(lambda r: httpx.Response(500)))
+    with Store.open(tmp_path / "s.sqlite", ApiIdentity("real", "http://bria.test")) as store:
+        ctx = Context(spec, plan(spec, store.load(), {}), store, client, Recorder(),
+                      RunOptions(grace=0.2))
+        with pytest.raises(Interrupted) as caught:
+            Engine(ctx).run()
+    never.set()
+    assert caught.value.abandoned_workers == 1
+    notices = [str(d["message"]) for e, d in seen if e == EventKind.NOTICE]
+    assert any("1 request(s) still in flight after the 0.2 s grace period" in n for n in notices)
