@@ -250,14 +250,12 @@ def plan(pipeline: Path, simulate: bool, state: str | None, retrain: bool, keep_
     try:
         the_plan = snapshot(Target(pipeline, state, simulate), retrain=retrain,
                             keep_model=keep_model).plan
-    except PipelineInvalid as exc:
-        if detailed_exitcode:  # 2 means "work to do" here, so an invalid file is an error: 1
-            click.echo(str(exc), err=True)
+    except BriaRunError as exc:
+        if detailed_exitcode:  # 2 means "work to do" here, so every error exits 1
+            click.echo(str(exc) if isinstance(exc, PipelineInvalid) else f"error: {exc}",
+                       err=True)
             sys.exit(1)
         fail(exc)
-    except BriaRunError as exc:
-        click.echo(f"error: {exc}", err=True)
-        sys.exit(1)
     if as_json:
         _echo_json(plan_data(the_plan))
     else:

@@ -9,7 +9,9 @@ exits 1, ``Interrupted`` exits 130.
     ├── UsageError                 bad command-line input (exit 2)
     ├── PipelineInvalid            the pipeline file or a file it names is invalid (exit 2)
     ├── ConfigError                missing token, unusable state path, ...
-    ├── StateError                 state belongs to another API / newer schema / is damaged
+    ├── StateError                 state belongs to another API / cannot be read
+    │   ├── StateUnusable          empty, truncated, damaged or not a bria-run state (exit 2)
+    │   ├── StateTooNew            written by a newer bria-run (exit 2)
     │   └── LockHeld               another live runner holds the state
     ├── ApiError                   Bria answered with an error status
     │   ├── BadRequest 400, Unauthorized 401, Forbidden 403, NotFound 404,
@@ -119,6 +121,43 @@ class PipelineInvalid(BriaRunError):
 
 class StateError(BriaRunError):
     """The state database cannot be used as it is."""
+
+
+class StateUnusable(StateError):
+    """A state file that exists but cannot be used as a state: it is never overwritten."""
+
+    exit_code = EXIT_INVALID
+
+    def __init__(self, location: str, why: str) -> None:
+        super().__init__()
+        self.location, self.why = location, why
+
+    def message(self) -> str:
+        return (
+            f"the state {self.location} {self.why}; bria-run leaves it untouched. Move it aside "
+            f"(`mv {self.location} {self.location}.damaged`) and run again: the new state finds "
+            f"the project, dataset and model already at Bria by name, so nothing is paid twice."
+        )
+
+
+class StateTooNew(StateError):
+    """A state written by a newer bria-run (a higher state schema): never downgraded."""
+
+    exit_code = EXIT_INVALID
+
+    def __init__(self, location: str, schema: int, writer: str | None,
+                 reads: int, version: str) -> None:
+        super().__init__()
+        self.location, self.schema, self.writer = location, schema, writer
+        self.reads, self.version = reads, version
+
+    def message(self) -> str:
+        by = f"bria-run {self.writer}" if self.writer else "a newer bria-run"
+        return (
+            f"the state {self.location} was written by {by} (state schema {self.schema}); this "
+            f"is bria-run {self.version}, which reads state schemas up to {self.reads}. Upgrade "
+            f"bria-run to use it; the state is left untouched."
+        )
 
 
 class LockHeld(StateError):

@@ -15,12 +15,14 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, Self
 
-from sqlalchemy import bindparam, create_engine, event, insert, select, update
+from sqlalchemy import bindparam, create_engine, event, insert, inspect, select, update
 from sqlalchemy.engine import Connection, Engine
 from sqlalchemy.exc import ArgumentError, NoSuchModuleError, SQLAlchemyError
 
-from runner.errors import StateError
+from runner import __version__
+from runner.errors import StateError, StateTooNew
 from runner.events import EventKind
+from runner.state.health import check_existing
 from runner.state.rows import (
     ApiIdentity,
     ArtifactRow,
@@ -68,15 +70,26 @@ def state_url(location: str | Path) -> str:
     return f"sqlite:///{Path(text).expanduser().resolve()}"
 
 
-def _create_sqlite_file(url: str) -> None:
-    """Create the database file with mode 0600 before SQLite does (it would use the umask)."""
+def _create_sqlite_file(url: str) -> bool:
+    """Create the database file with mode 0600 before SQLite does (it would use the umask);
+    True when this call created it."""
     if not url.startswith("sqlite:///"):
-        return
+        return False
     path = Path(url[len("sqlite:///") :])
     path.parent.mkdir(parents=True, exist_ok=True)
-    if not path.exists():
-        fd = os.open(path, os.O_CREAT | os.O_WRONLY, 0o600)
-        os.close(fd)
+    try:
+        fd = os.open(path, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o600)
+    except FileExistsError:
+        return False
+    os.close(fd)
+    return True
+
+
+def _forget(path: Path | None) -> None:
+    """Remove a state file this open created and could not set up: left behind, the next
+    run would find an empty file and (rightly) refuse it."""
+    if path is not None and path.exists() and path.stat().st_size == 0:
+        path.unlink()
 
 
 def _now() -> float:
@@ -121,27 +134,34 @@ class Store:
     @classmethod
     def open(cls, location: str | Path, api: ApiIdentity | None, *, create: bool = True) -> Store:
         """Open (creating if needed) the state at ``location``. ``api`` None: a read-only
-        command that sends nothing, so the state's API need not match."""
+        command that sends nothing, so the state's API need not match. An existing file that
+        is not a usable state raises ``StateUnusable`` and is never written to."""
         url = state_url(location)
-        if url.startswith("sqlite:///") and not create and not Path(url[10:]).exists():
+        path = Path(url[len("sqlite:///"):]) if url.startswith("sqlite:///") else None
+        if path is not None and not create and not path.exists():
             raise StateError(f"no state at {location}: nothing has run for this pipeline yet")
+        if path is not None:
+            check_existing(path, str(location))
         try:
-            _create_sqlite_file(url)
+            is_new = _create_sqlite_file(url)
             engine = create_engine(url)
         except (OSError, ArgumentError, NoSuchModuleError, ImportError) as exc:
             raise StateError(f"cannot open the state at {location}: {exc}") from exc
         _dialect_setup(engine)
         store = cls(engine, str(location))
         try:
+            store._check_version()
             metadata.create_all(engine)
             if api is not None:
                 store._check_meta(api)
         except SQLAlchemyError as exc:
             engine.dispose()
+            _forget(path if is_new else None)
             raise StateError(f"cannot use the state at {location}: {exc.__class__.__name__}: "
                              f"{exc.orig if hasattr(exc, 'orig') else exc}") from exc
         except Exception:
             engine.dispose()
+            _forget(path if is_new else None)
             raise
         return store
 
@@ -167,6 +187,17 @@ class Store:
 
     # --- meta ---------------------------------------------------------------------------
 
+    def _check_version(self) -> None:
+        """Refuse a state of a newer schema before anything (even create_all) writes to it."""
+        with self.engine.connect() as conn:
+            if not inspect(conn).has_table("meta"):
+                return
+            found = dict(conn.execute(select(meta.c.key, meta.c.value)).all())
+        version = int(found.get("schema_version", "0"))
+        if version > SCHEMA_VERSION:
+            raise StateTooNew(self.location, version, found.get("bria_run_version"),
+                              SCHEMA_VERSION, __version__)
+
     def _check_meta(self, api: ApiIdentity) -> None:
         with self.transaction() as conn:
             found = dict(conn.execute(select(meta.c.key, meta.c.value)).all())
@@ -175,18 +206,13 @@ class Store:
                     insert(meta),
                     [
                         {"key": "schema_version", "value": str(SCHEMA_VERSION)},
+                        {"key": "bria_run_version", "value": __version__},
                         {"key": "api_kind", "value": api.kind},
                         {"key": "api_where", "value": api.where},
                         {"key": "created_at", "value": str(_now())},
                     ],
                 )
                 return
-        version = int(found.get("schema_version", "0"))
-        if version > SCHEMA_VERSION:
-            raise StateError(
-                f"{self.location} was written by a newer bria-run (state schema {version}, this "
-                f"one reads up to {SCHEMA_VERSION}). Upgrade bria-run to use it."
-            )
         theirs = ApiIdentity(found.get("api_kind", "?"), found.get("api_where", "?"))
         if theirs != api:
             raise StateError(
