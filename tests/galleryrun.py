@@ -28,13 +28,13 @@ INSTALL_HINT = ("headless Chromium is needed for the browser tests: `apt-get ins
                 "chromium` (Debian) and `pip install '.[test]'` (Playwright's Python API)")
 
 
-def run_here(path: Path, sim: Simulator, monkeypatch: Any) -> Summary:
+def run_here(path: Path, sim: Simulator, monkeypatch: Any, reporter: Any = None) -> Summary:
     """`bria-run run PATH` in this process against ``sim``, its state beside the file."""
     monkeypatch.setenv("BRIA_API_URL", sim.base_url)
     monkeypatch.setenv("BRIA_API_TOKEN", sim.config.token)
     options = RunOptions(poll_every=0.1, job_poll=0.05, resume_command=f"bria-run {path.name}")
-    return run(Target(path, str(path.parent / "state.sqlite")), options, QuietReporter(),
-               command="bria-run run", rpm=None)
+    return run(Target(path, str(path.parent / "state.sqlite")), options,
+               reporter or QuietReporter(), command="bria-run run", rpm=None)
 
 
 def set_prompt(path: Path, scene: str, prompt: str) -> None:

@@ -61,6 +61,45 @@ def test_a_run_writes_the_page_and_names_it(tmp_path: Path, sim: Simulator,
     assert data["scenes"][0]["route"] == "reference" and data["scenes"][0]["reference"]["thumb"]
 
 
+class Recording:
+    def __init__(self) -> None:
+        self.events: list[tuple[str, dict[str, Any]]] = []
+
+    def emit(self, event: str, key: str | None = None, **data: Any) -> None:
+        self.events.append((event, data))
+
+    def close(self) -> None:
+        pass
+
+
+def test_a_run_with_a_failed_scene_refreshes_the_page_and_says_where_first(
+        tmp_path: Path, sim: Simulator, monkeypatch: pytest.MonkeyPatch) -> None:
+    from runner.display.reporters import describe
+    from runner.errors import RunFailed
+
+    scenes = [SCENES[1], {"name": "castle", "prompt": "Luna at a forbidden castle"}]
+    path = write_pipeline(tmp_path, scenes=scenes)
+    reporter = Recording()
+    with pytest.raises(RunFailed):
+        run_here(path, sim, monkeypatch, reporter)
+    page_file = str(tmp_path / "outputs" / "index.html")
+    assert reporter.events[-1] == ("gallery", {"path": page_file, "outcome": "failed"})
+    assert describe("gallery", None, reporter.events[-1][1]) == f"gallery: {page_file}"
+    castle = index(tmp_path)["scenes"][1]
+    assert castle["state"] == "failed" and "content moderation" in castle["error"]
+    assert castle["retry"] == "bria-run luna.yaml"
+    assert index(tmp_path)["scenes"][0]["state"] == "done"
+
+
+def test_a_run_that_writes_nothing_leaves_the_page_alone(
+        tmp_path: Path, sim: Simulator, monkeypatch: pytest.MonkeyPatch) -> None:
+    path = write_pipeline(tmp_path, scenes=SCENES)
+    run_here(path, sim, monkeypatch)
+    written = (tmp_path / "outputs" / "index.html").stat().st_mtime_ns
+    assert run_here(path, sim, monkeypatch).gallery is None
+    assert (tmp_path / "outputs" / "index.html").stat().st_mtime_ns == written
+
+
 def test_every_link_of_the_page_is_relative_and_inside_the_outputs(
         tmp_path: Path, sim: Simulator, monkeypatch: pytest.MonkeyPatch) -> None:
     run_here(write_pipeline(tmp_path, scenes=SCENES), sim, monkeypatch)
