@@ -19,6 +19,7 @@ from runner.display.page_assets import SCRIPT, STYLE
 FOOTER = ('<footer><p>Keys: <kbd>j</kbd> next scene, <kbd>k</kbd> previous scene. '
           "Click an image for the full-size file. Data: "
           '<a href="index.json">index.json</a>.</p></footer>')
+NAV_OPEN = 40  # more scenes than this: the list starts folded, so the first scenes show at once
 ROUTES = {"text": "text prompt", "reference": "scene reference", "guidance": "guidance image"}
 
 
@@ -79,7 +80,8 @@ def _header(data: dict[str, Any]) -> str:
         f'<ul class="strip">{strip}</ul></section>'
         f'<p class="facts" data-model="{_e(model.get("id") or "")}">{model_text}</p>'
         f'<p class="facts" data-counts>{tally}. Page written {_e(_when(data["generated_at"]))}.</p>'
-        f'<nav aria-label="Scenes"><ol>{nav}</ol></nav>'
+        f'<nav aria-label="Scenes"><details{" open" if len(data["scenes"]) <= NAV_OPEN else ""}>'
+        f'<summary>{len(data["scenes"])} scene(s)</summary><ol>{nav}</ol></details></nav>'
         "</header>")
 
 

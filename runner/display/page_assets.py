@@ -26,6 +26,7 @@ a { color: var(--accent); }
 .strip { display: flex; gap: 6px; overflow-x: auto; list-style: none; padding: 0; margin: 0; }
 .strip img { height: 72px; width: auto; border-radius: 6px; display: block; }
 .facts { margin: 6px 0; color: var(--muted); }
+nav summary { cursor: pointer; color: var(--muted); }
 nav ol { display: flex; flex-wrap: wrap; gap: 6px 14px; padding: 0; list-style: none; }
 .scene { background: var(--card); border: 1px solid var(--line); border-radius: 10px;
   padding: 14px; margin: 14px 0; scroll-margin-top: 8px; }
