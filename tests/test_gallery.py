@@ -250,3 +250,26 @@ def test_write_gallery_page_refuses_an_invalid_file(tmp_path: Path) -> None:
         write_gallery_page(Target(bad), "bria-run bad.yaml")
     assert not (tmp_path / "outputs").exists()
     assert os.listdir(tmp_path) == ["bad.yaml"]
+
+
+@pytest.mark.slow
+def test_open_hands_the_page_to_the_web_browser(tmp_path: Path,
+                                                monkeypatch: pytest.MonkeyPatch) -> None:
+    import sys
+    import time
+    import webbrowser
+
+    path = write_pipeline(tmp_path, scenes=SCENES)
+    seen = tmp_path / "opened.txt"
+    script = f"import sys; open({str(seen)!r}, 'w').write(sys.argv[1])"
+    monkeypatch.setenv("BROWSER", f"{sys.executable} -c {json.dumps(script)} %s")
+    monkeypatch.setattr(webbrowser, "_tryorder", None)  # read $BROWSER afresh
+    monkeypatch.setattr(webbrowser, "_browsers", {})
+    result = CliRunner().invoke(main, ["gallery", str(path), "--open", "--state",
+                                       str(tmp_path / "state.sqlite")])
+    assert result.exit_code == 0, result.output
+    for _ in range(100):
+        if seen.exists() and seen.read_text():
+            break
+        time.sleep(0.05)
+    assert seen.read_text() == (tmp_path / "outputs" / "index.html").resolve().as_uri()
