@@ -22,7 +22,8 @@ from runner.engine.plan import plan
 from runner.pipeline.loader import load_pipeline
 from runner.simulator.render import RenderSpec, render
 from runner.state.fingerprint import sha256_file
-from runner.state.store import ApiIdentity, Store
+from runner.state.rows import ApiIdentity
+from runner.state.store import Store
 from tests.benchmarks.fixtures import small_image, text_scenes, write_pipeline
 from tests.benchmarks.table import Outcome, Row
 
