@@ -273,3 +273,18 @@ def test_open_hands_the_page_to_the_web_browser(tmp_path: Path,
             break
         time.sleep(0.05)
     assert seen.read_text() == (tmp_path / "outputs" / "index.html").resolve().as_uri()
+
+
+def test_a_recorded_path_outside_the_outputs_is_never_shown_or_read(tmp_path: Path) -> None:
+    from runner.state.store import Store
+
+    path = write_pipeline(tmp_path, scenes=SCENES[:1])
+    recorded(path, failed={}, pending=set())
+    outside = make_image(tmp_path / "elsewhere" / "secret.png", 42)
+    inside = str((tmp_path / "outputs" / "forest" / "1.png").resolve())
+    with Store.open(tmp_path / "state.sqlite", None) as store:
+        store.move_artifact(inside, str(outside))  # a tampered or foreign state
+    page_for(path)
+    forest = index(tmp_path)["scenes"][0]
+    assert forest["previous"] == [] and forest["variations"][0]["state"] == "missing"
+    assert not thumb_path(tmp_path / "outputs", sha256_file(outside)).exists()

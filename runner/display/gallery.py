@@ -53,11 +53,14 @@ class _Builder:
         for artifact in self.recorded.artifacts:
             self.by_scene.setdefault(artifact.scene, []).append(artifact)
 
-    def picture(self, path: Path, sha256: str, **extra: Any) -> dict[str, Any] | None:
-        """An image of the page, if it exists inside the outputs folder (or is an input)."""
-        if not path.is_file():
-            return None
-        entry: dict[str, Any] = {"sha256": sha256, "file": self.relative(path), **extra,
+    def picture(self, path: Path, sha256: str, *, is_input: bool = False, **extra: Any
+                ) -> dict[str, Any] | None:
+        """An image of the page, if it exists inside the outputs folder; an input of the file
+        (training or scene image) may live elsewhere and is shown by its thumbnail only."""
+        rel = self.relative(path)
+        if not path.is_file() or (rel is None and not is_input):
+            return None  # gone, or a recorded path outside the outputs: never read it
+        entry: dict[str, Any] = {"sha256": sha256, "file": rel, **extra,
                                  "thumb": None, "width": None, "height": None}
         self.pictures.append(entry)
         self.sources[id(entry)] = path
@@ -89,7 +92,8 @@ class _Builder:
     def character(self) -> dict[str, Any]:
         c = self.pipeline.character
         hashes = self.pipeline.image_hashes
-        images = [self.picture(p, hashes[p], name=p.name) for p in c.images if p in hashes]
+        images = [self.picture(p, hashes[p], is_input=True, name=p.name)
+                  for p in c.images if p in hashes]
         return {"name": c.name, "description": c.description, "type": c.type,
                 "medium": c.medium, "training_images": [i for i in images if i]}
 
@@ -132,7 +136,8 @@ class _Builder:
     def input_picture(self, path: Path | None) -> dict[str, Any] | None:
         if path is None or path not in self.pipeline.image_hashes:
             return None
-        return self.picture(path, self.pipeline.image_hashes[path], name=path.name)
+        return self.picture(path, self.pipeline.image_hashes[path], is_input=True,
+                            name=path.name)
 
     def variation(self, step: PlannedStep) -> dict[str, Any]:
         row = self.recorded.find(step.key, step.fingerprint)
