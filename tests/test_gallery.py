@@ -288,3 +288,24 @@ def test_a_recorded_path_outside_the_outputs_is_never_shown_or_read(tmp_path: Pa
     forest = index(tmp_path)["scenes"][0]
     assert forest["previous"] == [] and forest["variations"][0]["state"] == "missing"
     assert not thumb_path(tmp_path / "outputs", sha256_file(outside)).exists()
+
+
+@pytest.mark.slow
+def test_the_luna_demo_ends_with_the_path_of_its_page(tmp_path: Path) -> None:
+    """The README's first command, as a user runs it: the last line names the page."""
+    import shutil
+
+    from simrun import REPO, bria
+
+    shutil.copytree(REPO / "pipelines", tmp_path / "pipelines",
+                    ignore=shutil.ignore_patterns("outputs"))
+    env = {k: v for k, v in os.environ.items() if not k.startswith("BRIA_")}
+    env["PYTHONPATH"] = str(REPO)
+    result = bria(["pipelines/luna.yaml", "--simulate"], env=env, cwd=tmp_path)
+    assert result.returncode == 0, result.stderr
+    last = result.stdout.splitlines()[-1]
+    assert last == "done: 5 new image(s), 21 step(s) run; gallery: " \
+        "pipelines/outputs/luna/index.html"
+    data = json.loads((tmp_path / "pipelines/outputs/luna/index.json").read_text())
+    assert [s["name"] for s in data["scenes"]] == ["forest", "reading", "beach"]
+    assert data["counts"]["images"] == 5

@@ -129,9 +129,9 @@ def _scene(scene: dict[str, Any]) -> str:
         f'<span class="badge route">{_e(ROUTES.get(scene["route"], scene["route"]))}</span>'
         + (f' <span class="badge {_e(state)}">{_e(state)}</span>' if state != "done" else "")
         + "</h2>"
-        f'<p class="prompt">{_e(scene["prompt"])}</p>{_settings(scene["settings"])}'
-        f"{_failure(scene)}"
-        + (f'<div class="inputs">{inputs}</div>' if inputs else "")
+        f'<div class="about"><div><p class="prompt">{_e(scene["prompt"])}</p>'
+        f'{_settings(scene["settings"])}{_failure(scene)}</div>'
+        + (f'<div class="inputs">{inputs}</div>' if inputs else "") + "</div>"
         + f'<div class="versions{" side" if earlier else ""}">{versions}</div></section>')
 
 

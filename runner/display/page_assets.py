@@ -42,7 +42,9 @@ nav ol { display: flex; flex-wrap: wrap; gap: 6px 14px; padding: 0; list-style: 
 .error { border-left: 4px solid var(--bad); padding: 4px 10px; margin: 8px 0;
   overflow-wrap: anywhere; }
 .error p { margin: 4px 0; } code { font-size: 0.9em; }
-.inputs { display: flex; gap: 10px; flex-wrap: wrap; }
+.about { display: flex; gap: 12px; justify-content: space-between; align-items: flex-start; }
+.about > div:first-child { flex: 1 1 auto; min-width: 0; }
+.inputs { display: flex; gap: 10px; flex-wrap: wrap; flex: 0 0 auto; }
 .inputs img { height: 96px; width: auto; border-radius: 6px; display: block; }
 .inputs figcaption, figcaption { font-size: 0.85rem; color: var(--muted); margin-top: 4px;
   overflow-wrap: anywhere; }
@@ -60,7 +62,7 @@ figure { margin: 0; }
 kbd { border: 1px solid var(--line); border-radius: 4px; padding: 0 4px; }
 footer { color: var(--muted); font-size: 0.9rem; padding-bottom: 24px; }
 @media (max-width: 700px) {
-  .versions.side { grid-template-columns: 1fr; }
+  .versions.side { grid-template-columns: 1fr; } .about { flex-wrap: wrap; }
   .grid { grid-template-columns: repeat(auto-fill, minmax(140px, 1fr)); }
   header, main, footer { padding: 0 10px; } }
 """
