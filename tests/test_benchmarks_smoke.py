@@ -24,10 +24,10 @@ SCENARIO_ROWS = {
     "S4": "S4 peak RSS",
     "S5-help": "S5 bria-run --help",
     "S5-validate": "S5 bria-run validate",
-    "S6-write": "S6 gallery of 40 images: page + thumbnails",
-    "S6-again": "S6 gallery of 40 images: page again, thumbnails reused",
-    "S6-bytes": "S6 gallery first open: bytes transferred",
-    "S6-open": "S6 gallery first open: navigation to load event",
+    "G1-write": "G1 gallery of 40 images: page + thumbnails",
+    "G1-again": "G1 gallery of 40 images: page again, thumbnails reused",
+    "G1-bytes": "G1 gallery first open: bytes transferred",
+    "G1-open": "G1 gallery first open: navigation to load event",
 }
 
 

@@ -1,4 +1,4 @@
-"""S6: the gallery of 2,000 images: time to write the page and its thumbnails (cold, then
+"""G1: the gallery of 2,000 images: time to write the page and its thumbnails (cold, then
 re-rendered with every thumbnail already made), and what headless Chromium transfers when
 the page first opens from file:// (lazy thumbnails; no full-size image until clicked).
 
@@ -106,7 +106,7 @@ def _first_open(page_file: Path) -> dict[str, Any]:
             "full_size": sum(1 for f in files if f.suffix == ".png")}
 
 
-def run_s6(smoke: bool) -> Outcome:
+def run_g1(smoke: bool) -> Outcome:
     images = 40 if smoke else 2000
     with tempfile.TemporaryDirectory(prefix="bench-s6-") as tmp:
         path = _finished_state(Path(tmp), images)
@@ -119,23 +119,23 @@ def run_s6(smoke: bool) -> Outcome:
         opened = _first_open(page)
     every = html + thumbs
     rows = (
-        Row(f"S6 gallery of {images} images: page + thumbnails", cold, "s",
+        Row(f"G1 gallery of {images} images: page + thumbnails", cold, "s",
             notes=f"1024 px PNGs to 384 px WEBP, {images} thumbnails made + 10 training ones; "
                   f"index.html {html / 1024:.0f} KB, index.json {data / 1024:.0f} KB"),
-        Row(f"S6 gallery of {images} images: page again, thumbnails reused", warm, "s",
+        Row(f"G1 gallery of {images} images: page again, thumbnails reused", warm, "s",
             notes="after a run: state read, plan, page and index.json rewritten"),
-        Row("S6 gallery first open: bytes transferred", opened["bytes"] / 1e6, "MB",
+        Row("G1 gallery first open: bytes transferred", opened["bytes"] / 1e6, "MB",
             baseline=every / 1e6,
             notes=f"{opened['requests']} requests ({opened['in_view']} thumbnails in view, "
                   f"page {html / 1024:.0f} KB) for {opened['images']} images in a "
                   f"{VIEWPORT['width']}x{VIEWPORT['height']} Chromium window; "
                   f"{opened['full_size']} full-size images; baseline: every thumbnail at once "
                   f"(full-size images: {full / 1e6:.0f} MB)"),
-        Row("S6 gallery first open: navigation to load event", opened["seconds"], "s",
+        Row("G1 gallery first open: navigation to load event", opened["seconds"], "s",
             goal=f"< {GOAL_OPEN:g} s", met=opened["seconds"] < GOAL_OPEN,
             notes="headless Chromium from file://"),
     )
-    detail = ("S6: thumbnails are made in worker processes (spawned, one per core up to 4) "
+    detail = ("G1: thumbnails are made in worker processes (spawned, one per core up to 4) "
               "and named by sha256 under <outputs>/.thumbs; bytes transferred = the sizes of "
               "the files Chromium requested.")
     return Outcome(rows, (detail,))
