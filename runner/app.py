@@ -17,7 +17,7 @@ from runner.bria.env import base_url_from_env, token_from_env
 from runner.engine.context import Context, RunOptions
 from runner.engine.executor import Engine, Summary
 from runner.engine.plan import Plan, plan
-from runner.errors import Interrupted
+from runner.errors import Interrupted, Problem
 from runner.events import EventKind, Reporter
 from runner.pipeline.loader import load_pipeline
 from runner.pipeline.places import default_state_folder
@@ -238,10 +238,15 @@ def plan_summary(the_plan: Plan) -> str:
 
 
 @contextmanager
-def open_recorded(target: Target) -> Iterator[tuple[Pipeline, Store | None, Recorded, str]]:
+def open_recorded(
+    target: Target, warnings: list[Problem] | None = None
+) -> Iterator[tuple[Pipeline, Store | None, Recorded, str]]:
     """For read-only commands: the pipeline, its state (None if nothing ran yet), what it
-    records, and the state's location. Touches no API."""
-    pipeline, _ = load_pipeline(target.path)
+    records, and the state's location. Touches no API. The file's warnings are added to
+    ``warnings`` when given."""
+    pipeline, found = load_pipeline(target.path)
+    if warnings is not None:
+        warnings.extend(found)
     location = state_location(pipeline, target)
     if "://" not in location and not Path(location).exists():
         yield pipeline, None, Recorded(), location
@@ -258,15 +263,17 @@ class Snapshot:
     recorded: Recorded
     location: str
     lock: dict[str, object] | None
+    warnings: tuple[Problem, ...] = ()  # the pipeline file's (e.g. a retired legacy model)
 
 
 def snapshot(target: Target, *, retrain: bool = False, keep_model: bool = False) -> Snapshot:
     """Read the state and plan against it; sends nothing, writes nothing."""
     from runner.state.lock import live_holder
 
-    with open_recorded(target) as (pipeline, store, recorded, location):
+    warnings: list[Problem] = []
+    with open_recorded(target, warnings) as (pipeline, store, recorded, location):
         lock = live_holder(store) if store is not None else None
         the_plan = plan(pipeline, recorded, pipeline.image_hashes, retrain=retrain,
                         keep_model=keep_model)
-        return Snapshot(the_plan, recorded, location, lock)
+        return Snapshot(the_plan, recorded, location, lock, tuple(warnings))
 

@@ -248,17 +248,20 @@ def plan(pipeline: Path, simulate: bool, state: str | None, retrain: bool, keep_
     from runner.display.render import plan_data, plan_text
 
     try:
-        the_plan = snapshot(Target(pipeline, state, simulate), retrain=retrain,
-                            keep_model=keep_model).plan
+        seen = snapshot(Target(pipeline, state, simulate), retrain=retrain,
+                        keep_model=keep_model)
     except BriaRunError as exc:
         if detailed_exitcode:  # 2 means "work to do" here, so every error exits 1
             click.echo(str(exc) if isinstance(exc, PipelineInvalid) else f"error: {exc}",
                        err=True)
             sys.exit(1)
         fail(exc)
+    the_plan = seen.plan
     if as_json:
-        _echo_json(plan_data(the_plan))
+        _echo_json({**plan_data(the_plan), "warnings": [w.as_dict() for w in seen.warnings]})
     else:
+        for warning in seen.warnings:
+            click.echo(str(warning), err=True)
         click.echo(plan_text(the_plan, verbose=verbose))
     if detailed_exitcode and the_plan.has_work:
         sys.exit(2)

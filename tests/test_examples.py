@@ -18,9 +18,13 @@ EXAMPLES = sorted(PIPELINES.glob("*.yaml"))
 
 
 @pytest.mark.parametrize("path", EXAMPLES, ids=lambda p: p.name)
-def test_every_example_validates_without_warnings(path: Path) -> None:
+def test_every_example_validates_with_only_the_advice_it_should_get(path: Path) -> None:
     result = CliRunner().invoke(main, ["validate", str(path)])
-    assert (result.exit_code, result.stderr) == (0, "")
+    subjects = [line.split(": warning: ")[1].split(":")[0] for line in result.stderr.splitlines()]
+    # Ten images: under the user's guide's best-practice count; light: a retired legacy model.
+    expected = ["character.images", "training.version"] if "legacy" in path.name \
+        else ["character.images"]
+    assert (result.exit_code, subjects) == (0, expected)
     assert path.read_text().startswith(
         "# yaml-language-server: $schema=../schemas/pipeline.schema.json\n")
 

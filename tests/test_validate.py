@@ -12,6 +12,7 @@ from pathlib import Path
 
 import pytest
 from click.testing import CliRunner
+from PIL import Image
 
 from runner.cli import main
 
@@ -163,6 +164,27 @@ CASES = [
      "11:21: scenes[0].guidance_scale: 7 is above the maximum 5"),
     ("steps-num-legacy", add("    steps_num: 30\n" + LEGACY),
      "11:5: scenes[0].steps_num: `steps_num` is for fibo only; light does not use it"),
+    ("legacy-reference-aspect-ratio",
+     add("    reference: scene.png\n    aspect_ratio: '16:9'\n" + LEGACY),
+     ("12:5: scenes[0].aspect_ratio: `aspect_ratio` would not be sent: /v1/reimagine takes no "
+      "aspect ratio: the result keeps the reference's framing (this scene goes to legacy "
+      "reference (POST /v1/reimagine); remove `aspect_ratio`)")),
+    ("legacy-reference-negative-prompt",
+     add("    reference: scene.png\n    negative_prompt: blur\n" + LEGACY),
+     ("12:5: scenes[0].negative_prompt: `negative_prompt` would not be sent: /v1/reimagine "
+     "takes no negative prompt")),
+    ("legacy-reference-guidance",
+     add("    reference: scene.png\n    guidance: [{method: controlnet_depth, image: scene.png}]\n"
+         + LEGACY),
+     "12:5: scenes[0].guidance: `guidance` would not be sent: /v1/reimagine takes no guidance"),
+    ("fibo-reference-structure-strength",
+     add("    reference: scene.png\n    structure_strength: 0.5\n"),
+     ("12:5: scenes[0].structure_strength: `structure_strength` would not be sent: fibo reads "
+     "the reference through a structured prompt")),
+    ("fibo-default-structure-strength",
+     add("generation: {defaults: {structure_strength: 0.5}}\n"),
+     ("11:25: generation.defaults.structure_strength: `structure_strength` would not be sent: "
+     "fibo reads the reference")),
     ("guidance-on-fibo", add("    guidance: [{method: controlnet_depth, image: scene.png}]\n"),
      "11:5: scenes[0].guidance: guidance images are for the legacy versions (light, max) only"),
     ("guidance-method-unknown",
@@ -210,11 +232,14 @@ CASES = [
 
 @pytest.fixture
 def project(tmp_path: Path) -> Path:
-    """A folder with six distinct 1024 px training images, a scene image and an empty folder."""
+    """A folder with fifteen distinct 1024 px training images (fibo's best-practice count:
+    fewer is a warning), a scene image and an empty folder."""
     training = tmp_path / "training"
     training.mkdir()
     for src, name in zip(sorted((EXAMPLES / "training").glob("*.png"))[:6], "abcdef"):
         shutil.copy(src, training / f"{name}.png")
+    for n in range(9):
+        Image.new("RGB", (1024, 1024), (n * 25, 90, 160)).save(training / f"plain-{n}.png")
     shutil.copy(EXAMPLES / "scenes" / "forest.png", tmp_path / "scene.png")
     (tmp_path / "empty").mkdir()
     return tmp_path
@@ -281,21 +306,23 @@ def test_json_output_lists_problems_with_fields(project: Path) -> None:
 
 
 def test_json_output_of_a_valid_file_carries_warnings(project: Path) -> None:
-    (project / "p.yaml").write_text(add("    reference: scene.png\n    structure_strength: 0.5\n"))
+    (project / "p.yaml").write_text(add(LEGACY))
     code, out, _ = run_validate(project / "p.yaml", "--json")
     data = json.loads(out)
     assert (code, data["valid"]) == (0, True)
     assert [(p["severity"], p["path"]) for p in data["problems"]] == [
-        ("warning", "scenes[0].structure_strength")]
+        ("warning", "training.version")]
 
 
 def test_warnings_alone_do_not_fail(project: Path) -> None:
-    (project / "p.yaml").write_text(add("    reference: scene.png\n    structure_strength: 0.5\n"))
+    (project / "p.yaml").write_text(add(LEGACY))
     code, out, err = run_validate(project / "p.yaml")
     assert code == 0
     assert out.endswith(": valid\n")
-    assert err.startswith(f"{project / 'p.yaml'}:12:5: warning: scenes[0].structure_strength: "
-                          "has no effect with fibo")
+    assert err == (f"{project / 'p.yaml'}:11:21: warning: training.version: light is a legacy "
+                   "model: Bria ended legacy model support on 2026-07-01 and no longer lists "
+                   "its routes (train new characters on fibo with `version: fibo`; this file "
+                   "runs only while your Bria account still serves the legacy routes)\n")
 
 
 def test_missing_file(tmp_path: Path) -> None:

@@ -39,8 +39,8 @@ def picture(path: Path, size: tuple[int, int] = (1024, 1024), shade: int = 0,
 @pytest.fixture
 def project(tmp_path: Path) -> Path:
     (tmp_path / "imgs").mkdir()
-    for i in range(5):
-        picture(tmp_path / "imgs" / f"{i}.png", shade=i * 40)
+    for i in range(15):  # fibo's best-practice count (fewer is a warning)
+        picture(tmp_path / "imgs" / f"{i}.png", shade=i * 16)
     picture(tmp_path / "ref.png", shade=250)
     return tmp_path
 
@@ -83,8 +83,54 @@ def test_under_1024_is_a_warning_that_bria_upscales(project: Path) -> None:
     picture(project / "imgs" / "0.png", (800, 1200))
     code, lines = validate(project)
     assert code == 0
-    assert lines == [("7:12: warning: character.images[0]: `imgs/0.png` is 800x1200; Bria will "
-                     "upscale it to 1024 px (larger originals train better)")]
+    assert lines == [("7:11: warning: character.images: 1 of 15 training images are under "
+                      "1024 px on the short side: `imgs/0.png` (800x1200); Bria will upscale "
+                      "them (larger originals train better)")]
+
+
+def test_images_under_1024_are_counted_in_one_line(project: Path) -> None:
+    for i in range(5):
+        picture(project / "imgs" / f"{i}.png", (600, 700 + i))
+    code, lines = validate(project)
+    assert code == 0
+    assert lines == [("7:11: warning: character.images: 5 of 15 training images are under "
+                      "1024 px on the short side: `imgs/0.png` (600x700), `imgs/1.png` "
+                      "(600x701), `imgs/2.png` (600x702) and 2 more; Bria will upscale them "
+                      "(larger originals train better)")]
+
+
+@pytest.mark.parametrize(("version", "count", "advice"), [
+    ("fibo", 14, "the user's guide finds 15-30 images optimal for most cases"),
+    ("fibo", 31, "the user's guide finds 15-30 images optimal for most cases"),
+    ("light", 14, "the user's guide advises 15-50 images for light"),
+    ("light", 51, "the user's guide advises 15-50 images for light"),
+    ("max", 4, "the user's guide advises 5-30 images for max"),
+    ("max", 31, "the user's guide advises 5-30 images for max"),
+], ids=["fibo-few", "fibo-many", "light-few", "light-many", "max-few", "max-many"])
+def test_image_counts_outside_the_guides_advice_are_warnings(
+    project: Path, version: str, count: int, advice: str
+) -> None:
+    for path in sorted((project / "imgs").iterdir())[count:]:
+        path.unlink()
+    for i in range(15, count):
+        picture(project / "imgs" / f"{i}.png", shade=(i * 5) % 250, size=(1024, 1024 + i))
+    code, lines = validate(project, f"training: {{version: {version}}}\n")
+    assert code == 0
+    assert f"7:11: warning: character.images: {count} training images; {advice} (a best " \
+           "practice, not a rule)" in lines
+
+
+@pytest.mark.parametrize(("version", "count"), [("fibo", 15), ("fibo", 30), ("light", 50),
+                                                ("max", 5), ("max", 30)])
+def test_image_counts_within_the_advice_are_quiet(project: Path, version: str,
+                                                  count: int) -> None:
+    for path in sorted((project / "imgs").iterdir())[count:]:
+        path.unlink()
+    for i in range(15, count):
+        picture(project / "imgs" / f"{i}.png", shade=(i * 5) % 250, size=(1024, 1024 + i))
+    code, lines = validate(project, f"training: {{version: {version}}}\n")
+    assert code == 0
+    assert not [line for line in lines if "training images;" in line]
 
 
 def test_under_1024_is_an_error_without_increase_resolution(project: Path) -> None:
@@ -111,7 +157,7 @@ def test_jpeg_and_webp_are_accepted_by_content(project: Path) -> None:
 def test_too_many_training_images(project: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(filechecks, "MAX_TRAINING", 4)
     code, lines = validate(project)
-    assert (code, lines[0]) == (2, ("7:11: character.images: 5 training images; Bria accepts "
+    assert (code, lines[0]) == (2, ("7:11: character.images: 15 training images; Bria accepts "
                                    "at most 4"))
 
 

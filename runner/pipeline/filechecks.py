@@ -21,6 +21,15 @@ from runner.pipeline.yamlpos import Document, Path_
 IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".webp")
 MAX_TRAINING = 200  # Bria answers 409 past 200 images in a dataset
 MIN_TRAINING = {"fibo": 5, "legacy": 1}  # completing a fibo dataset needs 5
+# Best practice, as warnings: the user's guide says "15-50 images for light, 5-30 for
+# max"; for fibo it names no range of its own, and its troubleshooting says "15-30
+# images is optimal for most cases".
+ADVISED = {"light": (15, 50), "max": (5, 30), "fibo": (15, 30)}
+ADVICE_SOURCE = {
+    "light": "the user's guide advises 15-50 images for light",
+    "max": "the user's guide advises 5-30 images for max",
+    "fibo": "the user's guide finds 15-30 images optimal for most cases",
+}
 
 
 class FileChecker:
@@ -44,7 +53,7 @@ class FileChecker:
         except ValueError:
             return f"`{path}`"
 
-    def training_images(self, entries: str | list[str], *, is_legacy: bool,
+    def training_images(self, entries: str | list[str], *, version: str,
                         increase_resolution: bool) -> tuple[Path, ...]:
         """Resolved, sorted, de-duplicated training images; problems recorded on the way."""
         at: Path_ = ("character", "images")
@@ -55,8 +64,9 @@ class FileChecker:
             for found in self._expand(entry, where):
                 origin.setdefault(found, where)
         paths = tuple(sorted(origin))
-        self._count(len(paths), at, is_legacy)
+        self._count(len(paths), at, version)
         seen: dict[str, Path] = {}
+        small: list[ImageInfo] = []
         for path in paths:
             info = self.image(path, origin[path], training=True,
                               increase_resolution=increase_resolution)
@@ -66,7 +76,20 @@ class FileChecker:
                 self.add(origin[path], f"{self.show(path)} has the same content as "
                          f"{self.show(seen[info.sha256])}", "remove one of them")
             seen.setdefault(info.sha256, path)
+            if MIN_SIDE <= info.short_side < GOOD_SIDE and increase_resolution:
+                small.append(info)
+        self._small(small, len(paths), at)
         return paths
+
+    def _small(self, small: list[ImageInfo], count: int, at: Path_) -> None:
+        """Images Bria will upscale: one line for all of them, naming the first few."""
+        if not small:
+            return
+        names = ", ".join(f"{self.show(i.path)} ({i.width}x{i.height})" for i in small[:3])
+        more = f" and {len(small) - 3} more" if len(small) > 3 else ""
+        self.add(at, f"{len(small)} of {count} training images are under {GOOD_SIDE} px on the "
+                 f"short side: {names}{more}; Bria will upscale them",
+                 "larger originals train better", severity="warning")
 
     def single(self, value: str, at: Path_) -> Path | None:
         """A reference or guidance image: must exist and be acceptable."""
@@ -93,9 +116,6 @@ class FileChecker:
             self.add(at, f"{self.show(path)} is {size}; with increase_resolution off Bria "
                      f"needs at least {GOOD_SIDE} px on the short side",
                      "use larger images or set increase_resolution: true")
-        elif training and info.short_side < GOOD_SIDE:
-            self.add(at, f"{self.show(path)} is {size}; Bria will upscale it to "
-                     f"{GOOD_SIDE} px", "larger originals train better", severity="warning")
         return info
 
     def _expand(self, entry: str, at: Path_) -> list[Path]:
@@ -118,13 +138,20 @@ class FileChecker:
             return []
         return [path]
 
-    def _count(self, count: int, at: Path_, is_legacy: bool) -> None:
-        least = MIN_TRAINING["legacy" if is_legacy else "fibo"]
+    def _count(self, count: int, at: Path_, version: str) -> None:
+        family = "fibo" if version == "fibo" else "legacy"
+        least = MIN_TRAINING[family]
         if count > MAX_TRAINING:
             self.add(at, f"{count} training images; Bria accepts at most {MAX_TRAINING}")
         elif 0 < count < least:
             self.add(at, f"{count} training image{'s' if count != 1 else ''}; fibo needs "
                      f"at least {least}", "add images, or train a legacy version (light, max)")
+        elif count:
+            low, high = ADVISED.get(version, ADVISED["fibo"])
+            if not low <= count <= high:
+                self.add(at, f"{count} training images; {ADVICE_SOURCE.get(version, '')}",
+                         "a best practice, not a rule",
+                         severity="warning")
 
     def _absolute(self, value: str) -> Path:
         path = Path(value).expanduser()

@@ -18,6 +18,7 @@ from runner.errors import PipelineInvalid, Problem
 from runner.pipeline.filechecks import FileChecker
 from runner.pipeline.problems import format_path, show
 from runner.pipeline.rules import parse_duration, rule_problems
+from runner.pipeline.scene_routes import scene_route
 from runner.pipeline.schema_problems import schema_problems
 from runner.pipeline.spec import (
     LEGACY_VERSIONS,
@@ -105,10 +106,9 @@ def check_files(doc: Document, file: str, base: Path) -> FileChecker:
     the training images, the problems and each image's sha256."""
     data = doc.data
     character = data["character"]
-    is_legacy = data.get("training", {}).get("version", "fibo") in LEGACY_VERSIONS
     checker = FileChecker(doc, file, base)
     training = checker.training_images(
-        character["images"], is_legacy=is_legacy,
+        character["images"], version=data.get("training", {}).get("version", "fibo"),
         increase_resolution=character.get("increase_resolution", True))
     samples = character.get("identity_samples")
     if samples is not None and character.get("identity", "auto") == "auto" and training \
@@ -137,8 +137,8 @@ def build(doc: Document, path: Path, checked: FileChecker) -> Pipeline:
         name=data["name"],
         character=_character(data["character"], checked.training),
         training=_training(data.get("training", {})),
-        scenes=tuple(_scene(doc, i, scene, generation.get("defaults", {}), base)
-                     for i, scene in enumerate(data["scenes"])),
+        scenes=tuple(_scene(doc, i, scene, generation.get("defaults", {}), base,
+                            _is_legacy(data)) for i, scene in enumerate(data["scenes"])),
         outputs=_outputs(data, base),
         concurrency=generation.get("concurrency", 4),
         prices=Prices(training=float(credits.get("training", Prices.training)),
@@ -176,10 +176,13 @@ def _training(t: dict[str, Any]) -> Training:
 
 
 def _scene(doc: Document, i: int, s: dict[str, Any], defaults: dict[str, Any],
-           base: Path) -> Scene:
-    merged = {key: s.get(key, defaults.get(key)) for key in SCENE_KEYS}
-    if "reference" not in s:
-        merged["structure_strength"] = None  # a default strength only applies to references
+           base: Path, is_legacy: bool) -> Scene:
+    # A default applies to the scenes whose route takes it (a default structure_strength
+    # to the scenes with a reference); a field set on the scene itself was checked to be
+    # taken. So the Scene holds exactly what will be sent.
+    takes = scene_route(is_legacy, "reference" in s).takes
+    merged = {key: s.get(key, defaults.get(key) if key in takes else None)
+              for key in SCENE_KEYS}
     guidance = tuple(Guidance(g["method"], _resolve(base, g["image"]), float(g.get("scale", 1.0)))
                      for g in merged.pop("guidance") or ())
     values = {k: v for k, v in merged.items() if v is not None}
@@ -202,6 +205,10 @@ def _resolve(base: Path, value: str) -> Path:
 
 def _base(path: Path) -> Path:
     return path.resolve().parent
+
+
+def _is_legacy(data: dict[str, Any]) -> bool:
+    return data.get("training", {}).get("version", "fibo") in LEGACY_VERSIONS
 
 
 def _has_errors(problems: list[Problem]) -> bool:

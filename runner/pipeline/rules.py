@@ -1,7 +1,7 @@
 """Cross-field rules the JSON Schema cannot say nicely.
 
-Version-dependent ranges and fields (fibo vs the legacy light/max), the description a
-defined character needs, unique scene names, expert parameters without expert mode,
+Version-dependent ranges, the fields each scene's route takes (``scene_routes``: nothing
+is dropped silently), the description a defined character needs, unique scene names, expert parameters without expert mode,
 durations. They run on the raw document even when the schema found problems (each rule
 skips values of the wrong type: the schema reports those), so every problem is listed
 in one go.
@@ -12,14 +12,14 @@ from __future__ import annotations
 import re
 from typing import Any
 
-from runner.errors import Problem
+from runner.errors import LEGACY_END, Problem
 from runner.pipeline.problems import format_path, show
+from runner.pipeline.scene_routes import SCENE_FIELDS, scene_route, version_takes
 from runner.pipeline.spec import LEGACY_VERSIONS
 from runner.pipeline.yamlpos import Document, Path_
 
 NEEDS_DESCRIPTION = ("defined_character", "object_variants")
 SAMPLES = {"fibo": (5, 10), "legacy": (1, 6)}
-FIBO_ONLY = ("guidance_scale", "steps_num")
 _DURATION = re.compile(r"^\s*([0-9]+(?:\.[0-9]+)?)\s*(s|m|h)\s*$")
 _UNIT = {"s": 1.0, "m": 60.0, "h": 3600.0}
 
@@ -98,6 +98,11 @@ def _identity(r: _Rules, identity: Any) -> None:
 
 def _training(r: _Rules) -> None:
     training = _mapping(r.data, "training")
+    if r.is_legacy and "version" in training:
+        r.add(("training", "version"), f"{r.version} is a legacy model: Bria ended legacy "
+              f"model support on {LEGACY_END} and no longer lists its routes",
+              "train new characters on fibo with `version: fibo`; this file runs only while "
+              "your Bria account still serves the legacy routes", severity="warning")
     if "expert" in training and training.get("mode", "fully_automated") != "expert":
         r.add(("training", "expert"), "expert parameters are only used with `mode: expert`",
               "add `mode: expert` or remove `expert`", at_key=True)
@@ -128,28 +133,41 @@ def _scenes(r: _Rules) -> None:
 
 def _scene_params(r: _Rules, params: dict[str, Any], at: Path_,
                   has_reference: bool | None) -> None:
-    """Version rules for one scene (or the defaults, when ``has_reference`` is None)."""
-    for key in FIBO_ONLY:
-        if key in params and r.is_legacy:
-            r.add((*at, key), f"`{key}` is for fibo only; {r.version} does not use it",
-                  at_key=True)
-    if "guidance" in params and not r.is_legacy:
-        r.add((*at, "guidance"), "guidance images are for the legacy versions (light, max) "
-              "only", "with fibo, give the scene a `reference` image", at_key=True)
+    """Route rules for one scene (or the defaults, when ``has_reference`` is None): every
+    field must reach the request of the route the scene takes, or it is refused here."""
+    for key in SCENE_FIELDS:
+        if key not in params or key == "reference":
+            continue
+        if has_reference is None:
+            if not version_takes(r.is_legacy, key):
+                why = scene_route(r.is_legacy, key == "structure_strength").refuses[key]
+                _refuse(r, (*at, key), key, why, "no scene of this version can take it")
+            continue
+        route = scene_route(r.is_legacy, has_reference)
+        if key in route.refuses:
+            _refuse(r, (*at, key), key, route.refuses[key], f"this scene goes to "
+                    f"{route.describe()}")
     influence = params.get("model_influence")
     if r.is_legacy and isinstance(influence, (int, float)) and not isinstance(influence, bool) \
             and influence > 1.0:
         r.add((*at, "model_influence"), f"{show(influence)} is above the maximum 1.0 for "
               f"{r.version}", "legacy models take model_influence 0.0-1.0; fibo takes 0.0-1.5")
-    if "structure_strength" not in params:
-        return
-    if has_reference is False:
-        r.add((*at, "structure_strength"), "structure_strength needs a `reference` image",
-              "add `reference: <scene image>` or remove structure_strength", at_key=True)
-    elif not r.is_legacy:
-        r.add((*at, "structure_strength"), "has no effect with fibo",
-              "fibo reads the reference through a structured prompt; structure_strength is "
-              "for light and max", at_key=True, severity="warning")
+
+
+_HINTS = {
+    "guidance": "with fibo, give the scene a `reference` image",
+    "structure_strength": "add `reference: <scene image>` or remove structure_strength",
+}
+
+
+def _refuse(r: _Rules, at: Path_, key: str, why: str, where: str) -> None:
+    if why == "is for fibo only":
+        r.add(at, f"`{key}` is for fibo only; {r.version} does not use it", at_key=True)
+    elif why.startswith(("guidance images", "structure_strength needs")):
+        r.add(at, why, _HINTS[key], at_key=True)
+    else:
+        r.add(at, f"`{key}` would not be sent: {why}", f"{where}; remove `{key}`",
+              at_key=True)
 
 
 def _mapping(data: Any, key: str) -> dict[str, Any]:
