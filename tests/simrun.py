@@ -45,11 +45,11 @@ def write_pipeline(
         make_image(folder / "training" / f"{i:02d}.png", i)
     make_image(folder / "scenes" / "forest.png", 99, size=400)
     if scenes is None:
-        scenes = [
-            {"name": "forest", "reference": "scenes/forest.png", "prompt": "Luna in a forest",
-             "structure_strength": 0.6},
-            {"name": "reading", "prompt": "Luna reading by the fire", "variations": 2},
-        ]
+        forest = {"name": "forest", "reference": "scenes/forest.png", "prompt": "Luna in a forest"}
+        if version != "fibo":  # fibo takes no structure strength (validation refuses it)
+            forest["structure_strength"] = 0.6
+        scenes = [forest, {"name": "reading", "prompt": "Luna reading by the fire",
+                           "variations": 2}]
     training = f"  version: {version}\n  poll_every: 1s\n"
     if model_id is not None:
         training += f"  model_id: {model_id}\n"
