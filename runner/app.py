@@ -17,7 +17,7 @@ from runner.bria.env import base_url_from_env, token_from_env
 from runner.engine.context import Context, RunOptions
 from runner.engine.executor import Engine, Summary
 from runner.engine.plan import Plan, plan
-from runner.errors import Interrupted, Problem
+from runner.errors import Interrupted, Problem, StepCrashed
 from runner.events import EventKind, Reporter
 from runner.pipeline.loader import load_pipeline
 from runner.pipeline.places import default_state_folder
@@ -152,11 +152,23 @@ def run(
         except Interrupted:
             outcome = "interrupted"
             raise
+        except StepCrashed as exc:
+            _keep_traceback(exc, location, pipeline, command)
+            raise
         finally:
             page = _refresh_gallery(pipeline, the_plan, store, options, reporter, outcome) \
                 if watch.changed else None
         summary.gallery = str(page) if page else None
         return summary
+
+
+def _keep_traceback(exc: StepCrashed, location: str, pipeline: Pipeline, command: str) -> None:
+    """The traceback goes to a log beside the state; the error's message names that file."""
+    from runner.crashlog import keep_traceback, log_path
+
+    path = log_path(location, default_state_folder(pipeline.path), pipeline.name)
+    kept = keep_traceback(exc.cause, path, command)
+    exc.log = str(kept) if kept else None
 
 
 class _OutputWatch:

@@ -12,7 +12,6 @@ from __future__ import annotations
 import json
 import os
 import sys
-import traceback
 from pathlib import Path
 from typing import Any, NoReturn
 
@@ -44,13 +43,14 @@ class _DefaultRunGroup(click.Group):
             click.echo("interrupted.", err=True)
             sys.exit(130)
         except Exception as exc:  # noqa: BLE001 - the last line of defence
-            token = os.environ.get("BRIA_API_TOKEN")
-            if os.environ.get("BRIA_RUN_DEBUG") == "1":
-                click.echo(redact("".join(traceback.format_exception(exc)), token), err=True)
-            text = redact(f"{type(exc).__name__}: {exc}", token)
+            from runner.crashlog import is_debug, traceback_text
+
+            if is_debug():
+                click.echo(traceback_text(exc), err=True)
+            text = redact(f"{type(exc).__name__}: {exc}", os.environ.get("BRIA_API_TOKEN"))
             click.echo(f"internal error: {text}. This is a bug in bria-run; "
                        "your state is consistent, and running again is safe "
-                       "(BRIA_RUN_DEBUG=1 shows the traceback).", err=True)
+                       "(--debug or BRIA_RUN_DEBUG=1 shows the traceback).", err=True)
             sys.exit(1)
 
 
@@ -62,7 +62,11 @@ def fail(error: BriaRunError) -> NoReturn:
     """Print a bria-run error to stderr and exit with its code; leave at once if worker
     threads the engine gave up on are still in flight (every checkpoint is committed: nothing
     is lost)."""
+    from runner.crashlog import is_debug, traceback_text
+
     plain = isinstance(error, (PipelineInvalid, Interrupted))  # an interrupt is no error
+    if is_debug() and error.__cause__ is not None:
+        click.echo(traceback_text(error.__cause__), err=True)
     click.echo(str(error) if plain else f"error: {error}", err=True)
     if error.abandoned_workers:
         sys.stdout.flush()
@@ -71,8 +75,21 @@ def fail(error: BriaRunError) -> NoReturn:
     sys.exit(error.exit_code)
 
 
+def _set_debug(_ctx: click.Context, _param: click.Parameter, value: bool) -> bool:
+    if value:
+        os.environ["BRIA_RUN_DEBUG"] = "1"  # read where an error is shown (runner.crashlog)
+    return value
+
+
+_debug_option = click.option(
+    "--debug", is_flag=True, expose_value=False, is_eager=True, callback=_set_debug,
+    help="Print the traceback of an unexpected error on the terminal (by default it goes to "
+         "<state>.errors.log beside the state). Env: BRIA_RUN_DEBUG=1.")
+
+
 @click.group(cls=_DefaultRunGroup, context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(__version__, "--version", prog_name="bria-run")
+@_debug_option
 def main() -> None:
     """Train a character on Bria and place it in many scenes, from one YAML file.
 
@@ -161,6 +178,7 @@ _pipeline_argument = click.argument("pipeline", type=click.Path(path_type=Path, 
                    "--simulate). Polls count against the rate limit.")
 @click.option("--json", "as_json", is_flag=True, help="One JSON event per line on stdout.")
 @click.option("-q", "--quiet", is_flag=True, help="Print only errors and the final line.")
+@_debug_option
 def run(pipeline: Path, simulate: bool, state: str | None, retrain: bool, keep_model: bool,
         rpm: int, job_poll: float | None, as_json: bool, quiet: bool) -> None:
     """Run PIPELINE: train the character (once) and generate every scene.

@@ -28,6 +28,9 @@ exits 1, ``Interrupted`` exits 130.
     ├── TrainingFailed             the model ended Failed or Stopped
     ├── LegacyRetired              a legacy (light/max) route or field is no longer served
     ├── StaleModel                 training inputs changed; needs --retrain or --keep-model
+    ├── DatasetIncomplete          Bria's dataset lacks declared images: no training on part
+    ├── DiskFull                   no space left writing an output or the state (stops the run)
+    ├── StepCrashed                an unexpected exception in a step (stops the run)
     ├── RunFailed                  some steps failed; the rest finished
     └── Interrupted                Ctrl-C / SIGTERM (exit 130)
 
@@ -37,6 +40,7 @@ status and Bria's message, and ``redact`` scrubs a known token from any text.
 
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -52,6 +56,7 @@ class BriaRunError(Exception):
     exit_code = EXIT_FAILURE
     hint: str | None = None
     abandoned_workers = 0  # set by the engine: workers still in flight when the run gave up
+    stops_run = False  # True: even in a step whose failure is its own (a scene), stop the run
 
     def __str__(self) -> str:
         return self.message()
@@ -368,6 +373,62 @@ class StaleModel(BriaRunError):
         )
 
 
+class DatasetIncomplete(BriaRunError):
+    """Bria lists fewer images in the dataset than the plan uploaded: training on it would
+    pay for a model of part of the character."""
+
+    def __init__(self, dataset_id: int, missing: list[str], declared: int, action: str) -> None:
+        super().__init__()
+        self.dataset_id, self.missing, self.declared, self.action = (
+            dataset_id, missing, declared, action)
+
+    def message(self) -> str:
+        shown = ", ".join(self.missing[:5]) + (", ..." if len(self.missing) > 5 else "")
+        return (
+            f"dataset {self.dataset_id} at Bria lacks {len(self.missing)} of the {self.declared} "
+            f"declared training image(s) ({shown}): refusing to {self.action} on part of the "
+            f"images. Nothing was spent. Run again with --retrain to upload every image into "
+            f"a new dataset."
+        )
+
+
+class DiskFull(BriaRunError):
+    """No space left on a device while writing ``path`` (an output file or the state)."""
+
+    stops_run = True
+
+    def __init__(self, path: str) -> None:
+        super().__init__()
+        self.path = path
+
+    def message(self) -> str:
+        return f"disk full writing {shown_path(self.path)}; nothing lost: free space and run again"
+
+
+class StepCrashed(BriaRunError):
+    """An exception bria-run did not expect, in a step: the run stops at once (no new work),
+    and says which step and why; the traceback goes to ``log`` (or the terminal)."""
+
+    stops_run = True
+
+    def __init__(self, step: str, cause: BaseException, log: str | None = None) -> None:
+        super().__init__()
+        self.step, self.cause, self.log = step, cause, log
+
+    @property
+    def cause_text(self) -> str:
+        detail = str(self.cause)
+        return f"{type(self.cause).__name__}: {detail}" if detail else type(self.cause).__name__
+
+    def message(self) -> str:
+        where = f"traceback in {shown_path(self.log)}" if self.log else "traceback not kept"
+        return (
+            f"{self.step} stopped the run: {self.cause_text} (unexpected; {where}, --debug "
+            f"prints it). No new work was started and everything finished is recorded: "
+            f"running again is safe."
+        )
+
+
 class RunFailed(BriaRunError):
     def __init__(self, failures: dict[str, str], resume: str = "") -> None:
         super().__init__()
@@ -391,6 +452,15 @@ class Interrupted(BriaRunError):
     def message(self) -> str:
         text = "interrupted; everything finished so far is recorded."
         return f"{text} Resume with: {self.resume}" if self.resume else text
+
+
+def shown_path(path: str) -> str:
+    """A path as a user typed it: relative to the current folder when it is below it."""
+    try:
+        relative = os.path.relpath(path)
+    except ValueError:  # another drive (Windows)
+        return path
+    return path if relative.startswith("..") else relative
 
 
 def redact(text: str, secret: str | None) -> str:

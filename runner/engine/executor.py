@@ -3,13 +3,18 @@ variation concurrently under the client's rate limiter.
 
 Each step is begun (a committed row), run by its step function, and finished (remote id
 and outputs committed). A failed training step stops the run; a failed scene does not
-stop the others, and the run ends listing the failed scenes. A Ctrl-C (``ctx.stop``)
-starts no new work, lets in-flight requests finish for a few seconds, and raises
-``Interrupted``; everything finished is recorded, so the next run continues.
+stop the others, and the run ends listing the failed scenes. Any other exception in a step,
+whatever raised it (an AssertionError, a full disk, a database error), fails that step and
+stops the run like a Ctrl-C would, then ends it with that error (``StepCrashed``,
+``DiskFull``): no worker dies unnoticed. A Ctrl-C (``ctx.stop``) starts no new work, lets
+in-flight requests finish for a few seconds, and raises ``Interrupted``; everything finished
+is recorded, so the next run continues.
 """
 
 from __future__ import annotations
 
+import contextlib
+import errno
 import threading
 import time
 from collections import deque
@@ -18,7 +23,14 @@ from dataclasses import dataclass, field
 from runner.engine.context import Context
 from runner.engine.plan import TRAINING_KINDS, Action, PlannedStep
 from runner.engine.steps import STEPS, StepSpec, artifact_of
-from runner.errors import BriaRunError, Interrupted, RunFailed, StaleModel
+from runner.errors import (
+    BriaRunError,
+    DiskFull,
+    Interrupted,
+    RunFailed,
+    StaleModel,
+    StepCrashed,
+)
 from runner.events import EventKind
 from runner.state.rows import StepKind, StepRow
 
@@ -49,6 +61,10 @@ class Engine:
         except BriaRunError as exc:
             exc.abandoned_workers = self.abandoned
             raise
+        except Exception as exc:  # outside any step: still one clear error
+            error = failure_of("the run", exc)
+            error.abandoned_workers = self.abandoned
+            raise error from exc
 
     def _run(self) -> Summary:
         plan = self.ctx.plan
@@ -106,7 +122,7 @@ class Engine:
                 except IndexError:
                     return
                 error = self._guarded(step, spec)
-                if error is not None and spec.is_fatal:
+                if error is not None and (spec.is_fatal or error.stops_run):
                     errors.append(error)
                     self.ctx.stop.set()  # no new work; the requests in flight finish
                     return
@@ -152,19 +168,29 @@ class Engine:
     # --- one step -----------------------------------------------------------------------
 
     def _execute(self, step: PlannedStep, spec: StepSpec) -> None:
-        ctx = self.ctx
-        if spec.before is not None:
-            spec.before(ctx, step)
-        row = ctx.store.begin_step(step.key, step.kind, step.fingerprint,
-                                   is_new=step.action == Action.CREATE)
-        ctx.emit(EventKind.STEP, step.key, kind=step.kind, state="started", action=step.action)
+        """Run one step; whatever it raises fails it (recorded) and comes out as a
+        BriaRunError, so no exception leaves a step, or a worker, unnoticed."""
+        row: StepRow | None = None
         try:
-            remote_id, outputs = spec.run(ctx, step, row)
+            if spec.before is not None:
+                spec.before(self.ctx, step)
+            row = self.ctx.store.begin_step(step.key, step.kind, step.fingerprint,
+                                            is_new=step.action == Action.CREATE)
+            self.ctx.emit(EventKind.STEP, step.key, kind=step.kind, state="started",
+                          action=step.action)
+            self._run_step(step, spec, row)
         except Interrupted:
             raise  # not a failure: the step stays open and the next run continues it
-        except BriaRunError as exc:
-            self._fail(step, row, exc)
-            raise
+        except Exception as exc:  # every failure is reported, none is lost
+            error = failure_of(step.key, exc)
+            self._fail(step, row, error)
+            if error is exc:
+                raise
+            raise error from exc
+
+    def _run_step(self, step: PlannedStep, spec: StepSpec, row: StepRow) -> None:
+        ctx = self.ctx
+        remote_id, outputs = spec.run(ctx, step, row)
         if outputs.get("detached"):
             return  # Ctrl-C while waiting for training: nothing to finish, nothing lost
         artifact = artifact_of(step, remote_id, outputs) if spec.makes_image else None
@@ -178,7 +204,21 @@ class Engine:
         ctx.emit(EventKind.STEP, step.key, kind=step.kind, state="done", remote_id=remote_id,
                  path=outputs.get("path"))
 
-    def _fail(self, step: PlannedStep, row: StepRow, exc: BriaRunError) -> None:
-        self.ctx.store.fail_step(row.id, str(exc))
-        self.ctx.emit(EventKind.STEP, step.key, kind=step.kind, state="failed", error=str(exc),
-                      log=True)
+    def _fail(self, step: PlannedStep, row: StepRow | None, exc: BriaRunError) -> None:
+        # The state itself may be what failed (a full disk): then the step stays open, which
+        # the next run resumes, and ``exc`` is still what the run ends with.
+        with contextlib.suppress(Exception):
+            if row is not None:
+                self.ctx.store.fail_step(row.id, str(exc))
+            self.ctx.emit(EventKind.STEP, step.key, kind=step.kind, state="failed",
+                          error=str(exc), log=True)
+
+
+def failure_of(where: str, exc: Exception) -> BriaRunError:
+    """The error a user sees for ``exc``: bria-run's own as it is, a full disk as such, any
+    other exception as a crash of the step ``where``."""
+    if isinstance(exc, BriaRunError):
+        return exc
+    if isinstance(exc, OSError) and exc.errno == errno.ENOSPC:
+        return DiskFull(str(exc.filename or "a file"))
+    return StepCrashed(where, exc)

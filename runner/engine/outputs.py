@@ -4,6 +4,7 @@ overwritten silently.
 
 from __future__ import annotations
 
+import errno
 import functools
 import json
 import os
@@ -13,7 +14,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any, BinaryIO
 
-from runner.errors import ConfigError
+from runner.errors import ConfigError, DiskFull
 from runner.state.fingerprint import sha256_file
 
 
@@ -79,19 +80,34 @@ def iso(timestamp: float | None) -> str | None:
 
 def write_atomically(path: Path, fill: Callable[[BinaryIO], str]) -> str:
     """Let ``fill`` write a temp file next to ``path`` and return its sha256, fsync it, then
-    rename it into place. A crash leaves either the old state or the whole new file."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".part")
+    rename it into place. A crash leaves either the old state or the whole new file; a full
+    disk leaves the old state too, and says which file it was writing (``DiskFull``)."""
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".part")
+    except OSError as exc:
+        _raise_if_full(exc, path)
+        raise
     try:
         with os.fdopen(fd, "wb") as handle:
             digest = fill(handle)
             handle.flush()
             os.fsync(handle.fileno())
         os.replace(tmp, path)
+    except OSError as exc:
+        Path(tmp).unlink(missing_ok=True)
+        _raise_if_full(exc, path)
+        raise
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise
     return digest
+
+
+def _raise_if_full(exc: OSError, path: Path) -> None:
+    """A full disk is named for the file being written (not its temp file)."""
+    if exc.errno == errno.ENOSPC:
+        raise DiskFull(str(path)) from exc
 
 
 def file_sha256(path: Path) -> str | None:

@@ -52,17 +52,22 @@ def ensure_remote(
     known = _settle_previous(env, step, op, reconcile)
     if known is not None:
         return known
-    for attempt in range(1, POST_ATTEMPTS + 1):
+    attempt = 0  # answers that proved nothing; a 429 is no attempt, it is waited out
+    while True:
         env.hooks.reach("before_intent", op)
         intent_id = env.store.record_intent(step.id, op)
         env.hooks.reach("after_intent", op)
         try:
             remote_id, data = send()
-        except RateLimited as exc:
+        except RateLimited:
             env.store.resolve_intent(intent_id, IntentOutcome.REJECTED)
-            _pause(env, exc.retry_after or 2.0 * attempt, exc)
+            if env.stop.is_set():
+                raise
+            # The client's limiter now holds this endpoint until Retry-After (or a back-off)
+            # has passed: the next send waits exactly that long, with every other caller.
             continue
         except UNKNOWN as exc:
+            attempt += 1
             found = reconcile() if reconcile else None
             if found is not None:
                 env.store.resolve_intent(intent_id, IntentOutcome.RECONCILED, remote_id=found[0], data=found[1])
@@ -79,7 +84,6 @@ def ensure_remote(
         env.store.resolve_intent(intent_id, IntentOutcome.LANDED, remote_id=remote_id, data=data)
         env.hooks.reach("after_record", op)
         return remote_id, data
-    raise AssertionError("unreachable")  # pragma: no cover - the loop returns or raises
 
 
 def supersede(env: Remote, step: StepRow, op: str) -> None:

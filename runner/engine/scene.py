@@ -27,7 +27,8 @@ ATTEMPTS = 3  # lost jobs / expired links before the scene is reported failed
 
 def do_scene(ctx: Context, step: PlannedStep, row: StepRow) -> Outcome:
     scene = ctx.pipeline.scene(step.scene or "")
-    for attempt in range(1, ATTEMPTS + 1):
+    attempt = 1
+    while True:
         try:
             url, seed = _result_url(ctx, step, row, scene)
             ctx.emit(EventKind.SCENE, step.key, state="downloading")
@@ -35,13 +36,13 @@ def do_scene(ctx: Context, step: PlannedStep, row: StepRow) -> Outcome:
         except (JobLost, ResultExpired) as exc:
             if attempt == ATTEMPTS:
                 raise
+            attempt += 1
             ctx.emit(EventKind.SCENE, step.key, state="regenerating", reason=str(exc), log=True)
             supersede(ctx.remote, row, "generate")
             continue
         # The engine records the file as an artifact together with the step's completion.
         return url.split("?", 1)[0], {"path": str(path), "sha256": sha, "seed": seed,
                                       "bytes": size}
-    raise AssertionError("unreachable")  # pragma: no cover
 
 
 def _result_url(ctx: Context, step: PlannedStep, row: StepRow, scene: Scene) -> tuple[str, int]:
@@ -67,7 +68,8 @@ def _structured_prompt(ctx: Context, step: PlannedStep, row: StepRow, scene: Sce
     known = ctx.store.step(row.id).outputs.get("structured_prompt")
     if known:
         return str(known)
-    for attempt in range(1, ATTEMPTS + 1):
+    attempt = 1
+    while True:
         request_id, _ = ensure_remote(ctx.remote, row, "structured_prompt", lambda: (
             ctx.client.generate_structured_prompt(images=[reference], prompt=scene.prompt)
             .request_id, {}))
@@ -76,12 +78,12 @@ def _structured_prompt(ctx: Context, step: PlannedStep, row: StepRow, scene: Sce
         except JobLost:
             if attempt == ATTEMPTS:
                 raise
+            attempt += 1
             supersede(ctx.remote, row, "structured_prompt")
             continue
         text = str(result["structured_prompt"])
         ctx.store.update_step(row.id, outputs={"structured_prompt": text})
         return text
-    raise AssertionError("unreachable")  # pragma: no cover
 
 
 def _wait_job(ctx: Context, request_id: str) -> dict[str, Any]:

@@ -14,9 +14,9 @@ from typing import Any
 from runner.engine.context import Context, Outcome
 from runner.engine.plan import PlannedStep
 from runner.engine.remote import Answer, ensure_remote
-from runner.errors import Conflict, TrainingFailed
+from runner.errors import Conflict, DatasetIncomplete, TrainingFailed
 from runner.events import EventKind
-from runner.state.rows import StepRow
+from runner.state.rows import StepKind, StepRow
 
 DONE_STATUSES = ("Completed",)
 FAILED_STATUSES = ("Failed", "Stopped")
@@ -131,12 +131,24 @@ def do_complete(ctx: Context, step: PlannedStep, row: StepRow) -> Outcome:
     """PUT is idempotent: check, then set; a 409 means someone (us, earlier) already did."""
     dataset_id = ctx.ids["dataset"]
     if ctx.client.get_dataset(dataset_id).get("status") != "completed":
+        check_dataset_holds_plan(ctx, "complete the dataset")
         try:
             ctx.client.update_dataset(dataset_id, status="completed")
         except Conflict:
             if ctx.client.get_dataset(dataset_id).get("status") != "completed":
                 raise
     return None, {"status": "completed"}
+
+
+def check_dataset_holds_plan(ctx: Context, action: str) -> None:
+    """Never pay for a model of part of the character: the images Bria lists for the dataset
+    must include every upload the plan declares (whatever the state says was sent)."""
+    dataset_id = ctx.ids["dataset"]
+    declared = [str(s.inputs["image_name"]) for s in ctx.plan.by_kind(StepKind.UPLOAD)]
+    listed = {str(i.get("image_name")) for i in ctx.client.list_images(dataset_id)}
+    missing = sorted(name for name in declared if name not in listed)
+    if missing:
+        raise DatasetIncomplete(dataset_id, missing, len(declared), action)
 
 
 def do_model(ctx: Context, step: PlannedStep, row: StepRow) -> Outcome:
@@ -174,6 +186,7 @@ def do_train(ctx: Context, step: PlannedStep, row: StepRow) -> Outcome:
         return str(model_id), {}
 
     if started() is None:
+        check_dataset_holds_plan(ctx, "start a training")
         ensure_remote(ctx.remote, row, "start_training", send, started)
         ctx.emit(EventKind.TRAINING, step.key, status="InProgress", model_id=model_id, log=True)
     return str(model_id), wait_for_training(ctx, row, model_id)

@@ -17,10 +17,10 @@ from typing import Any, Self
 
 from sqlalchemy import bindparam, create_engine, event, insert, inspect, select, update
 from sqlalchemy.engine import Connection, Engine
-from sqlalchemy.exc import ArgumentError, NoSuchModuleError, SQLAlchemyError
+from sqlalchemy.exc import ArgumentError, NoSuchModuleError, OperationalError, SQLAlchemyError
 
 from runner import __version__
-from runner.errors import StateError, StateTooNew
+from runner.errors import DiskFull, StateError, StateTooNew
 from runner.events import EventKind
 from runner.state.health import check_existing
 from runner.state.rows import (
@@ -90,6 +90,18 @@ def _forget(path: Path | None) -> None:
     run would find an empty file and (rightly) refuse it."""
     if path is not None and path.exists() and path.stat().st_size == 0:
         path.unlink()
+
+
+SQLITE_FULL = 13  # sqlite3's result code for "database or disk is full"
+PG_DISK_FULL = "53100"  # PostgreSQL's SQLSTATE disk_full
+
+
+def is_disk_full(exc: OperationalError) -> bool:
+    """Whether the database said its disk is full (SQLite or PostgreSQL)."""
+    orig = exc.orig
+    return (getattr(orig, "sqlite_errorcode", None) == SQLITE_FULL
+            or getattr(orig, "pgcode", None) == PG_DISK_FULL
+            or "disk is full" in str(orig))
 
 
 def _now() -> float:
@@ -177,9 +189,14 @@ class Store:
     @contextmanager
     def transaction(self) -> Iterator[Connection]:
         """One committed write transaction, serialised with every other write of this store
-        (the lock's queries use it too)."""
-        with self._write, self.engine.begin() as conn:
-            yield conn
+        (the lock's queries use it too). A full disk is said as such (``DiskFull``)."""
+        try:
+            with self._write, self.engine.begin() as conn:
+                yield conn
+        except OperationalError as exc:
+            if is_disk_full(exc):
+                raise DiskFull(self.location) from exc
+            raise
 
     def read(self) -> Connection:
         """A connection for reads (use as a context manager)."""
