@@ -1,7 +1,8 @@
 """Resolve the files a pipeline names and check each image, with positions.
 
 Training images may be files, folders (their .jpg/.jpeg/.png/.webp files) or globs,
-relative to the pipeline file. Every entry must match something; every image must be
+relative to the pipeline file; globs stay inside the project root and their work is bounded
+(``runner.pipeline.globs``). Every entry must match something; every image must be
 one Bria accepts (see ``runner.pipeline.images``); the set must fit Bria's limits and hold no
 two images with the same content. Scene references and guidance images get the same
 content checks.
@@ -10,10 +11,12 @@ content checks.
 from __future__ import annotations
 
 import difflib
-import glob
+import os
 from pathlib import Path
 
 from runner.errors import Problem
+from runner.pipeline import globs
+from runner.pipeline.globs import GlobTooWide, expand, is_glob, list_folder, reach_problem
 from runner.pipeline.images import GOOD_SIDE, MIN_SIDE, ImageInfo, ImageRejected, inspect_image
 from runner.pipeline.problems import format_path
 from runner.pipeline.yamlpos import Document, Path_
@@ -35,8 +38,8 @@ ADVICE_SOURCE = {
 class FileChecker:
     """Collects problems about named files while resolving them."""
 
-    def __init__(self, doc: Document, file: str, base: Path) -> None:
-        self.doc, self.file, self.base = doc, file, base
+    def __init__(self, doc: Document, file: str, base: Path, root: Path) -> None:
+        self.doc, self.file, self.base, self.root = doc, file, base, root
         self.problems: list[Problem] = []
         self.hashes: dict[Path, str] = {}  # sha256 of every accepted image: the plan needs them
         self.training: tuple[Path, ...] = ()
@@ -94,7 +97,7 @@ class FileChecker:
     def single(self, value: str, at: Path_) -> Path | None:
         """A reference or guidance image: must exist and be acceptable."""
         path = self._absolute(value)
-        if not path.is_file():
+        if not os.path.lexists(path):
             self._missing(path, at)
             return None
         self.image(path, at, training=False, increase_resolution=True)
@@ -120,23 +123,32 @@ class FileChecker:
 
     def _expand(self, entry: str, at: Path_) -> list[Path]:
         path = self._absolute(entry)
-        if any(ch in entry for ch in "*?["):
-            # root_dir keeps glob characters in the base folder's own name literal
-            found = glob.glob(str(Path(entry).expanduser()), root_dir=self.base, recursive=True)
-            files = [(self.base / p).resolve() for p in found if (self.base / p).is_file()]
-            if not files:
-                self.add(at, f"`{entry}` matches no file")
-            return files
-        if path.is_dir():
-            files = [p.resolve() for p in path.iterdir()
-                     if p.is_file() and p.suffix.lower() in IMAGE_SUFFIXES]
-            if not files:
-                self.add(at, f"folder `{entry}` holds no .jpg, .jpeg, .png or .webp file")
-            return files
-        if not path.is_file():
+        try:
+            if is_glob(entry):
+                return self._glob(entry, at)
+            if path.is_dir():
+                files = list_folder(path, IMAGE_SUFFIXES)
+                if not files:
+                    self.add(at, f"folder `{entry}` holds no .jpg, .jpeg, .png or .webp file")
+                return files
+        except GlobTooWide:
+            self.add(at, f"`{entry}` looks at more than {globs.MAX_ENTRIES} entries; stopped "
+                     "there",
+                     "name the folder of the images, or a narrower glob such as "
+                     "`training/*.png`")
+            return []
+        if not os.path.lexists(path):
             self._missing(path, at)
             return []
         return [path]
+
+    def _glob(self, entry: str, at: Path_) -> list[Path]:
+        if reach_problem(entry, self.base, self.root) is not None:
+            return []  # reported by the rules already, before anything was listed
+        files = expand(entry, self.base)
+        if not files:
+            self.add(at, f"`{entry}` matches no file")
+        return files
 
     def _count(self, count: int, at: Path_, version: str) -> None:
         family = "fibo" if version == "fibo" else "legacy"
@@ -154,8 +166,11 @@ class FileChecker:
                          severity="warning")
 
     def _absolute(self, value: str) -> Path:
+        """Absolute, and resolved when it is a file: a link to a FIFO or a device keeps its
+        own name, for the message that refuses it."""
         path = Path(value).expanduser()
-        return (path if path.is_absolute() else self.base / path).resolve()
+        path = Path(os.path.normpath(path if path.is_absolute() else self.base / path))
+        return path.resolve() if path.is_file() else path
 
     def _missing(self, path: Path, at: Path_) -> None:
         hint = None

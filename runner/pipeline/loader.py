@@ -16,6 +16,7 @@ from typing import Any
 
 from runner.errors import PipelineInvalid, Problem
 from runner.pipeline.filechecks import FileChecker
+from runner.pipeline.places import project_root
 from runner.pipeline.problems import format_path, show
 from runner.pipeline.rules import parse_duration, rule_problems
 from runner.pipeline.scene_routes import scene_route
@@ -52,7 +53,7 @@ def load_pipeline(path: Path) -> tuple[Pipeline, list[Problem]]:
     problems += schema_problems(doc, file) + rule_problems(doc, file)
     if _has_errors(problems):
         raise PipelineInvalid(_printable(problems))
-    checker = check_files(doc, file, _base(path))
+    checker = check_files(doc, file, _base(path), project_root(path))
     problems = _printable(problems + checker.problems)
     if _has_errors(problems):
         raise PipelineInvalid(problems)
@@ -101,12 +102,12 @@ def read_document(path: Path, file: str) -> tuple[Document, list[Problem]]:
     return doc, _problems(file, issues)
 
 
-def check_files(doc: Document, file: str, base: Path) -> FileChecker:
+def check_files(doc: Document, file: str, base: Path, root: Path) -> FileChecker:
     """Resolve and check every file ``doc`` names (the schema has passed): the checker holds
     the training images, the problems and each image's sha256."""
     data = doc.data
     character = data["character"]
-    checker = FileChecker(doc, file, base)
+    checker = FileChecker(doc, file, base, root)
     training = checker.training_images(
         character["images"], version=data.get("training", {}).get("version", "fibo"),
         increase_resolution=character.get("increase_resolution", True))

@@ -1,8 +1,9 @@
 """Cross-field rules the JSON Schema cannot say nicely.
 
 Version-dependent ranges, the fields each scene's route takes (``scene_routes``: nothing
-is dropped silently), the description a defined character needs, unique scene names, expert parameters without expert mode,
-durations. They run on the raw document even when the schema found problems (each rule
+is dropped silently), the description a defined character needs, unique scene names, expert
+parameters without expert mode, durations, image globs that would search outside the project
+root. They run on the raw document even when the schema found problems (each rule
 skips values of the wrong type: the schema reports those), so every problem is listed
 in one go.
 """
@@ -10,9 +11,12 @@ in one go.
 from __future__ import annotations
 
 import re
+from pathlib import Path
 from typing import Any
 
 from runner.errors import LEGACY_END, Problem
+from runner.pipeline.globs import is_glob, reach_problem
+from runner.pipeline.places import project_root
 from runner.pipeline.problems import format_path, show
 from runner.pipeline.scene_routes import SCENE_FIELDS, scene_route, version_takes
 from runner.pipeline.spec import LEGACY_VERSIONS
@@ -63,7 +67,24 @@ def rule_problems(doc: Document, file: str) -> list[Problem]:
     defaults = _mapping(_mapping(rules.data, "generation"), "defaults")
     _scene_params(rules, defaults, ("generation", "defaults"), has_reference=None)
     _scenes(rules)
+    _image_globs(rules)
     return rules.found
+
+
+def _image_globs(r: _Rules) -> None:
+    """Globs that would search outside the project root: refused from their text, at once."""
+    images = _mapping(r.data, "character").get("images")
+    at: Path_ = ("character", "images")
+    listed = [(at, images)] if isinstance(images, str) else [
+        ((*at, i), entry) for i, entry in enumerate(images if isinstance(images, list) else [])]
+    pipeline = Path(r.file)
+    base, root = pipeline.resolve().parent, project_root(pipeline)
+    for where, entry in listed:
+        if isinstance(entry, str) and is_glob(entry):
+            why = reach_problem(entry, base, root)
+            if why is not None:
+                r.add(where, why, "name the files or folder outside the project root one by "
+                      "one, or move them inside it")
 
 
 def _character(r: _Rules) -> None:
