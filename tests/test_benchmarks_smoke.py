@@ -28,6 +28,7 @@ SCENARIO_ROWS = {
     "G1-again": "G1 gallery of 40 images: page again, thumbnails reused",
     "G1-bytes": "G1 gallery first open: bytes transferred",
     "G1-open": "G1 gallery first open: navigation to load event",
+    "B1-webp": "B1 validate peak RSS, 1200 px WEBP",
 }
 
 

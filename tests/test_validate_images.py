@@ -186,7 +186,7 @@ def test_inspect_measures_and_hashes(tmp_path: Path) -> None:
 
 
 def test_inspect_refuses_missing_files(tmp_path: Path) -> None:
-    with pytest.raises(ImageRejected, match="cannot be read"):
+    with pytest.raises(ImageRejected, match="does not exist"):
         inspect_image(tmp_path / "gone.png")
 
 
