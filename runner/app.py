@@ -7,6 +7,7 @@ the built-in simulator), open the state and take its lock, hash the inputs, plan
 from __future__ import annotations
 
 import os
+import threading
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -17,12 +18,12 @@ from runner.bria.env import base_url_from_env, token_from_env
 from runner.engine.context import Context, RunOptions
 from runner.engine.executor import Engine, Summary
 from runner.engine.plan import Plan, plan
-from runner.errors import Interrupted, Problem, StepCrashed
+from runner.errors import BriaRunError, Interrupted, LeaseLost, Problem, StateMissing, StepCrashed
 from runner.events import EventKind, Reporter
 from runner.pipeline.loader import load_pipeline
-from runner.pipeline.places import default_state_folder
+from runner.pipeline.places import default_state_folder, project_root
 from runner.pipeline.spec import Pipeline
-from runner.state.rows import ApiIdentity, Recorded
+from runner.state.rows import ApiIdentity, PipelineKey, Recorded
 from runner.state.store import Store
 
 if TYPE_CHECKING:
@@ -54,6 +55,13 @@ def state_location(pipeline: Pipeline, target: Target) -> str:
         return chosen
     folder = Path(chosen) if chosen else default_state_folder(pipeline.path)
     return str(folder / f"{pipeline.name}{suffix}")
+
+
+def pipeline_key(pipeline: Pipeline) -> PipelineKey:
+    """The pipeline's identity in a database of many: its name and its file's path inside
+    its project, the same on every checkout."""
+    path = pipeline.path.resolve()
+    return PipelineKey(pipeline.name, path.relative_to(project_root(path)).as_posix())
 
 
 def _world_path(location: str, pipeline: Pipeline) -> Path:
@@ -120,46 +128,68 @@ def open_api(
 
 
 def run(
-    target: Target, options: RunOptions, reporter: Reporter, *, command: str, rpm: int | None = 60
+    target: Target, options: RunOptions, reporter: Reporter, *, command: str, rpm: int | None = 60,
+    wait_lock: float = 0.0,
 ) -> Summary:
-    from runner.engine.interrupts import graceful_interrupts
+    """Run one pipeline; ``wait_lock``: seconds to wait for another runner's live lease."""
     from runner.state.lock import RunLock
 
     pipeline, warnings = load_pipeline(target.path)
     for warning in warnings:
         reporter.emit(EventKind.NOTICE, message=str(warning))
     location = state_location(pipeline, target)
+    stop = threading.Event()
+
+    def lease_lost() -> None:
+        stop.set()
+        reporter.emit(EventKind.NOTICE, message="another runner took this pipeline's lease "
+                                                "over: stopping, writing nothing more")
+
     with open_api(_world_path(location, pipeline), target.simulate, rpm, reporter) as api, \
-            Store.open(location, api.identity) as store, \
-            RunLock(store, command, on_break=lambda holder: _lock_broken(reporter, holder)):
-        hashes = dict(pipeline.image_hashes)
-        the_plan = plan_from_state(pipeline, store, hashes, retrain=options.retrain,
-                                   keep_model=options.keep_model)
-        work = [s for s in the_plan.steps if s.is_work]
-        reporter.emit(EventKind.PLAN, text=plan_summary(the_plan), credits=the_plan.credits,
-                      uploads=sum(1 for s in work if s.kind == "upload"),
-                      scenes=[s.key for s in work if s.kind == "scene"])
-        if not the_plan.has_work:
-            reporter.emit(EventKind.FINISHED, images=0)
-            return Summary()  # an unchanged, finished file: not a single request
-        watch = _OutputWatch(reporter)
-        ctx = Context(pipeline, the_plan, store, api.client, watch, options, hashes=hashes)
-        outcome = "failed"
+            Store.open(location, api.identity, pipeline=pipeline_key(pipeline)) as store, \
+            RunLock(store, command, on_break=lambda holder: _lock_broken(reporter, holder),
+                    on_lost=lease_lost, wait=wait_lock) as lease:
         try:
-            with graceful_interrupts(ctx.stop, reporter):
-                summary = Engine(ctx).run()
-            outcome = "done"
-        except Interrupted:
-            outcome = "interrupted"
-            raise
+            return _run_locked(pipeline, store, api, options, reporter, stop)
         except StepCrashed as exc:
             _keep_traceback(exc, location, pipeline, command)
             raise
-        finally:
-            page = _refresh_gallery(pipeline, the_plan, store, options, reporter, outcome) \
-                if watch.changed else None
-        summary.gallery = str(page) if page else None
-        return summary
+        except BriaRunError as exc:
+            if lease.lost.is_set() and not isinstance(exc, LeaseLost):
+                raise LeaseLost(store.location, "by another runner") from exc
+            raise
+
+
+def _run_locked(pipeline: Pipeline, store: Store, api: Api, options: RunOptions,
+                reporter: Reporter, stop: threading.Event) -> Summary:
+    from runner.engine.interrupts import graceful_interrupts
+
+    hashes = dict(pipeline.image_hashes)
+    the_plan = plan_from_state(pipeline, store, hashes, retrain=options.retrain,
+                               keep_model=options.keep_model)
+    work = [s for s in the_plan.steps if s.is_work]
+    reporter.emit(EventKind.PLAN, text=plan_summary(the_plan), credits=the_plan.credits,
+                  uploads=sum(1 for s in work if s.kind == "upload"),
+                  scenes=[s.key for s in work if s.kind == "scene"])
+    if not the_plan.has_work:
+        reporter.emit(EventKind.FINISHED, images=0)
+        return Summary()  # an unchanged, finished file: not a single request
+    watch = _OutputWatch(reporter)
+    ctx = Context(pipeline, the_plan, store, api.client, watch, options, hashes=hashes,
+                  stop=stop)
+    outcome = "failed"
+    try:
+        with graceful_interrupts(ctx.stop, reporter):
+            summary = Engine(ctx).run()
+        outcome = "done"
+    except Interrupted:
+        outcome = "interrupted"
+        raise
+    finally:
+        page = _refresh_gallery(pipeline, the_plan, store, options, reporter, outcome) \
+            if watch.changed else None
+    summary.gallery = str(page) if page else None
+    return summary
 
 
 def _keep_traceback(exc: StepCrashed, location: str, pipeline: Pipeline, command: str) -> None:
@@ -260,11 +290,13 @@ def open_recorded(
     if warnings is not None:
         warnings.extend(found)
     location = state_location(pipeline, target)
-    if "://" not in location and not Path(location).exists():
+    try:
+        store = Store.open(location, None, create=False, pipeline=pipeline_key(pipeline))
+    except StateMissing:
         yield pipeline, None, Recorded(), location
         return
-    with Store.open(location, None) as store:
-        yield pipeline, store, store.load(), location
+    with store:
+        yield pipeline, store, store.load(), store.location
 
 
 @dataclass(frozen=True)

@@ -176,11 +176,15 @@ _pipeline_argument = click.argument("pipeline", type=click.Path(path_type=Path, 
 @click.option("--job-poll", type=click.FloatRange(0.05, 60), envvar="BRIA_RUN_JOB_POLL",
               help="Seconds between status polls of a generation job (default 2; 0.5 with "
                    "--simulate). Polls count against the rate limit.")
+@click.option("--wait-lock", type=click.FloatRange(0), default=0.0, envvar="BRIA_RUN_WAIT_LOCK",
+              metavar="SECONDS", help="When another runner (another machine) holds the "
+              "pipeline, wait up to this long for it to finish or its lease to lapse, instead "
+              "of refusing at once.")
 @click.option("--json", "as_json", is_flag=True, help="One JSON event per line on stdout.")
 @click.option("-q", "--quiet", is_flag=True, help="Print only errors and the final line.")
 @_debug_option
 def run(pipeline: Path, simulate: bool, state: str | None, retrain: bool, keep_model: bool,
-        rpm: int, job_poll: float | None, as_json: bool, quiet: bool) -> None:
+        rpm: int, job_poll: float | None, wait_lock: float, as_json: bool, quiet: bool) -> None:
     """Run PIPELINE: train the character (once) and generate every scene.
 
     Safe to run again at any moment: it resumes where it stopped, re-attaches to a training
@@ -202,7 +206,7 @@ def run(pipeline: Path, simulate: bool, state: str | None, retrain: bool, keep_m
     reporter = _reporter(as_json, quiet)
     try:
         summary = run_pipeline(Target(pipeline, state, simulate), options, reporter,
-                               command=command, rpm=rpm)
+                               command=command, rpm=rpm, wait_lock=wait_lock)
     finally:
         reporter.close()
     if not as_json:

@@ -165,16 +165,41 @@ class StateTooNew(StateError):
         )
 
 
+class StateMissing(StateError):
+    """A read-only command found no state: nothing has run for this pipeline yet."""
+
+
 class LockHeld(StateError):
-    def __init__(self, pid: int, host: str, command: str, since: str, state: str) -> None:
+    def __init__(self, pid: int, host: str, command: str, since: str, state: str,
+                 expires_in: float | None = None) -> None:
         super().__init__()
         self.pid, self.host, self.command, self.since, self.state = pid, host, command, since, state
+        self.expires_in = expires_in  # seconds until the holder's lease lapses, if it is silent
+
+    def message(self) -> str:
+        lapse = "" if self.expires_in is None else (
+            f"; its lease lapses in {self.expires_in:.0f}s unless it renews it, and "
+            f"--wait-lock SECONDS waits for that")
+        return (
+            f"{self.state} is in use by another bria-run (pid {self.pid} on {self.host}, "
+            f"running `{self.command}` since {self.since}{lapse}). Wait for it to finish, or, "
+            f"if you are sure it is gone, run `bria-run unlock`."
+        )
+
+
+class LeaseLost(StateError):
+    """Fencing: another runner took this runner's lease over; nothing more is written."""
+
+    def __init__(self, state: str, holder: str) -> None:
+        super().__init__()
+        self.state, self.holder = state, holder
 
     def message(self) -> str:
         return (
-            f"{self.state} is in use by another bria-run (pid {self.pid} on {self.host}, "
-            f"running `{self.command}` since {self.since}). Wait for it to finish, or, if you "
-            f"are sure it is gone, run `bria-run unlock`."
+            f"this runner's lease on {self.state} was taken over ({self.holder}), so it "
+            f"stopped before writing anything more; the other runner continues the pipeline. "
+            f"A lease lapses when its runner cannot renew it in time (a paused or cut-off "
+            f"machine): give it a longer BRIA_RUN_LEASE if that was a pause."
         )
 
 

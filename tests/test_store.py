@@ -12,7 +12,7 @@ import pytest
 
 from runner.errors import LockHeld, StateError
 from runner.state.lock import RunLock, current_holder
-from runner.state.rows import ApiIdentity
+from runner.state.rows import ApiIdentity, PipelineKey
 from runner.state.store import Store
 from runner.state.tables import SCHEMA_VERSION
 
@@ -106,6 +106,7 @@ def test_a_file_that_is_not_a_state_gets_a_clear_error(tmp_path: Path) -> None:
     assert bad.read_text() == "these are my notes, not a database"  # untouched
 
 
-def test_a_database_url_without_its_driver_gets_a_clear_error() -> None:
+def test_a_database_url_nothing_answers_gets_a_clear_error() -> None:
     with pytest.raises(StateError, match=r"cannot (open|use) the state at postgresql://"):
-        Store.open("postgresql://runner@127.0.0.1:9/bria", REAL)
+        Store.open("postgresql://runner@127.0.0.1:9/bria", REAL,
+                   pipeline=PipelineKey("luna", "luna.yaml"))

@@ -152,3 +152,12 @@ def artifact_row(row: Any) -> ArtifactRow:
         id=row.id, step_id=row.step_id, scene=row.scene, variation=row.variation, path=row.path,
         sha256=row.sha256, seed=row.seed, source=row.source, is_current=bool(row.is_current),
     )
+
+
+@dataclass(frozen=True)
+class PipelineKey:
+    """How a database that holds many pipelines knows one: its name and the file's path
+    inside its project (``pipelines/luna.yaml``), the same on every machine's checkout."""
+
+    name: str
+    file: str

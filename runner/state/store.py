@@ -15,19 +15,35 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, Self
 
-from sqlalchemy import bindparam, create_engine, event, insert, inspect, select, update
+from sqlalchemy import (
+    Float,
+    bindparam,
+    cast,
+    create_engine,
+    event,
+    extract,
+    func,
+    insert,
+    inspect,
+    select,
+    update,
+)
 from sqlalchemy.engine import Connection, Engine
 from sqlalchemy.exc import ArgumentError, NoSuchModuleError, OperationalError, SQLAlchemyError
+from sqlalchemy.sql.elements import ColumnElement
 
 from runner import __version__
-from runner.errors import DiskFull, StateError, StateTooNew
+from runner.errors import DiskFull, LeaseLost, StateError, StateMissing, StateTooNew
 from runner.events import EventKind
+from runner.state import postgres
 from runner.state.health import check_existing
+from runner.state.migrations import migrate
 from runner.state.rows import (
     ApiIdentity,
     ArtifactRow,
     IntentOutcome,
     IntentRow,
+    PipelineKey,
     Recorded,
     StepKind,
     StepRow,
@@ -38,7 +54,7 @@ from runner.state.rows import (
     step_from,
     step_row,
 )
-from runner.state.tables import SCHEMA_VERSION, artifacts, events, intents, meta, metadata, steps
+from runner.state.tables import SCHEMA_VERSION, artifacts, events, intents, locks, meta, steps
 
 
 def _dialect_setup(engine: Engine) -> None:
@@ -60,6 +76,14 @@ def _dialect_setup(engine: Engine) -> None:
         # A second process (bria-run status) may hold a read lock briefly; wait, don't fail.
         cur.execute("PRAGMA busy_timeout=10000")
         cur.close()
+
+
+def db_clock(engine: Engine) -> ColumnElement[float]:
+    """Now, on the database's clock (epoch seconds): leases and the shared budget are judged by
+    one clock, whichever machine's runner reads them."""
+    if engine.dialect.name == "postgresql":
+        return cast(extract("epoch", func.clock_timestamp()), Float)
+    return (func.julianday("now") - 2440587.5) * 86400.0
 
 
 def state_url(location: str | Path) -> str:
@@ -126,6 +150,10 @@ _INTENTS_OF = select(intents).where(intents.c.step_id == bindparam("b_id")).orde
 _UPDATE_INTENT = update(intents).where(intents.c.id == bindparam("b_id"))
 _ARTIFACTS_AT = (select(artifacts).where(artifacts.c.path == bindparam("b_path"))
                  .order_by(artifacts.c.id))
+# Fencing: the first statement of every write holds the lease row (a no-op UPDATE locks it in
+# PostgreSQL and takes SQLite's write lock), so no takeover can slip between check and write.
+_HOLD_LEASE = (update(locks).where(locks.c.id == 1, locks.c.owner == bindparam("b_owner"))
+               .values(owner=locks.c.owner))
 _RETIRE_ARTIFACT = (update(artifacts).where(artifacts.c.path == bindparam("b_path"))
                     .values(is_current=False))
 
@@ -142,28 +170,29 @@ class Store:
         self.engine = engine
         self.location = location
         self._write = threading.Lock()
+        # Set by the runner's lease (runner.state.lock): every write then checks it still holds it.
+        self.lease_token: str | None = None
 
     @classmethod
-    def open(cls, location: str | Path, api: ApiIdentity | None, *, create: bool = True) -> Store:
+    def open(cls, location: str | Path, api: ApiIdentity | None, *, create: bool = True,
+             pipeline: PipelineKey | None = None) -> Store:
         """Open (creating if needed) the state at ``location``. ``api`` None: a read-only
         command that sends nothing, so the state's API need not match. An existing file that
-        is not a usable state raises ``StateUnusable`` and is never written to."""
+        is not a usable state raises ``StateUnusable`` and is never written to. A PostgreSQL
+        state holds many pipelines: ``pipeline`` says which."""
         url = state_url(location)
         path = Path(url[len("sqlite:///"):]) if url.startswith("sqlite:///") else None
-        if path is not None and not create and not path.exists():
-            raise StateError(f"no state at {location}: nothing has run for this pipeline yet")
-        if path is not None:
-            check_existing(path, str(location))
-        try:
-            is_new = _create_sqlite_file(url)
-            engine = create_engine(url)
-        except (OSError, ArgumentError, NoSuchModuleError, ImportError) as exc:
-            raise StateError(f"cannot open the state at {location}: {exc}") from exc
+        is_new = False
+        if postgres.is_postgres(url):
+            location = postgres.shown(url)
+            engine = postgres.pipeline_engine(url, pipeline, location, create=create)
+        else:
+            engine, is_new = cls._sqlite_engine(url, path, location, create)
         _dialect_setup(engine)
         store = cls(engine, str(location))
         try:
             store._check_version()
-            metadata.create_all(engine)
+            migrate(engine, store.location, serialise=postgres.serialise_ddl)
             if api is not None:
                 store._check_meta(api)
         except SQLAlchemyError as exc:
@@ -177,6 +206,21 @@ class Store:
             raise
         return store
 
+    @staticmethod
+    def _sqlite_engine(url: str, path: Path | None, location: str | Path,
+                       create: bool) -> tuple[Engine, bool]:
+        """The engine of a SQLite file (refused untouched if it is not a usable state), and
+        whether this call created the file."""
+        if path is not None and not create and not path.exists():
+            raise StateMissing(f"no state at {location}: nothing has run for this pipeline yet")
+        if path is not None:
+            check_existing(path, str(location))
+        try:
+            is_new = _create_sqlite_file(url)
+            return create_engine(url), is_new
+        except (OSError, ArgumentError, NoSuchModuleError, ImportError) as exc:
+            raise StateError(f"cannot open the state at {location}: {exc}") from exc
+
     def close(self) -> None:
         self.engine.dispose()
 
@@ -187,16 +231,27 @@ class Store:
         self.close()
 
     @contextmanager
-    def transaction(self) -> Iterator[Connection]:
+    def transaction(self, *, fenced: bool = True) -> Iterator[Connection]:
         """One committed write transaction, serialised with every other write of this store
-        (the lock's queries use it too). A full disk is said as such (``DiskFull``)."""
+        (the lock's queries use it too, unfenced). While a lease is held, the transaction
+        first proves it is still this runner's, or raises LeaseLost and writes nothing. A full
+        disk is said as such (``DiskFull``)."""
         try:
             with self._write, self.engine.begin() as conn:
+                if fenced and self.lease_token is not None:
+                    held = conn.execute(_HOLD_LEASE, {"b_owner": self.lease_token})
+                    if held.rowcount != 1:
+                        raise LeaseLost(self.location, self._holder_now(conn))
                 yield conn
         except OperationalError as exc:
             if is_disk_full(exc):
                 raise DiskFull(self.location) from exc
             raise
+
+    @staticmethod
+    def _holder_now(conn: Connection) -> str:
+        row = conn.execute(select(locks).where(locks.c.id == 1)).one_or_none()
+        return "nobody holds it now" if row is None else f"now held by pid {row.pid} on {row.host}"
 
     def read(self) -> Connection:
         """A connection for reads (use as a context manager)."""

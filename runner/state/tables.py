@@ -5,6 +5,10 @@ A step is one unit of work with a stable key (``project``, ``upload/<image>``,
 mean something else: a changed input gives a new row under the same key, and
 ``is_current`` says which row the pipeline uses now. Before every POST an intent row
 is committed; the remote id is committed right after the answer.
+
+``migrations`` records which schema versions a state has (``runner.state.migrations``);
+``studio`` holds the tables a PostgreSQL database shares between all its pipelines: the
+registry of pipelines and the organisation's request budget.
 """
 
 from __future__ import annotations
@@ -14,6 +18,7 @@ from sqlalchemy import (
     Column,
     Float,
     ForeignKey,
+    Index,
     Integer,
     MetaData,
     String,
@@ -24,7 +29,7 @@ from sqlalchemy import (
 
 from runner.state.rows import StepStatus
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2  # 2: the lock row is a lease (expires_at on the database clock)
 
 metadata = MetaData()
 
@@ -103,4 +108,60 @@ locks = Table(
     Column("command", Text, nullable=False),
     Column("started_at", Float, nullable=False),
     Column("heartbeat_at", Float, nullable=False),
+    Column("expires_at", Float),  # database clock; None only in rows a version-1 runner wrote
+)
+
+migrations = Table(
+    "migrations",
+    metadata,
+    Column("version", Integer, primary_key=True),
+    Column("name", Text, nullable=False),
+    Column("applied_at", Float, nullable=False),
+)
+
+# --- PostgreSQL only: what every pipeline of one database shares ---------------------------
+
+STUDIO_SCHEMA = "bria_run"
+studio = MetaData(schema=STUDIO_SCHEMA)
+
+pipelines = Table(
+    "pipelines",
+    studio,
+    Column("schema_name", String(63), primary_key=True),  # the pipeline's own schema
+    Column("name", String(200), nullable=False),
+    Column("file", Text, nullable=False),  # the file's path inside its project
+    Column("created_at", Float, nullable=False),
+    Column("updated_at", Float),
+    Column("phase", String(32)),  # training, generation, done, failed, interrupted
+    Column("scenes_total", Integer),
+    UniqueConstraint("name", "file", name="uq_pipeline_identity"),
+)
+
+budget_slots = Table(
+    "budget_slots",
+    studio,
+    Column("id", Integer, primary_key=True),
+    Column("budget", String(64), nullable=False),  # sha256 of the API root and the token
+    Column("endpoint", String(200), nullable=False),
+    Column("answered", Boolean, nullable=False),
+    # In flight: an upper bound (a request cannot outlive its timeout), so a killed runner's
+    # slots free themselves; answered: the end of the window after the answer.
+    Column("expires_at", Float, nullable=False),
+    Index("ix_budget_slots_key", "budget", "endpoint", "expires_at"),
+)
+
+budget_blocks = Table(
+    "budget_blocks",
+    studio,
+    Column("budget", String(64), primary_key=True),
+    Column("endpoint", String(200), primary_key=True),
+    Column("until", Float, nullable=False),  # after a 429: nobody sends before this
+)
+
+studio_migrations = Table(
+    "migrations",
+    studio,
+    Column("version", Integer, primary_key=True),
+    Column("name", Text, nullable=False),
+    Column("applied_at", Float, nullable=False),
 )
