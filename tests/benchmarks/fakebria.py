@@ -21,6 +21,7 @@ class FakeBria:
         self.limiter = RateLimiter(None)
         self._ids = itertools.count(1)
         self.calls = 0
+        self._uploaded: dict[int, list[dict[str, Any]]] = {}
 
     def _new(self, **fields: Any) -> dict[str, Any]:
         self.calls += 1
@@ -36,7 +37,13 @@ class FakeBria:
         return self._new(**body)
 
     def upload_image(self, dataset_id: int, path: Path, **body: Any) -> dict[str, Any]:
-        return self._new(**body)
+        image = self._new(**body)
+        self._uploaded.setdefault(dataset_id, []).append(image)
+        return image
+
+    def list_images(self, dataset_id: int) -> list[dict[str, Any]]:
+        """What the engine compares with its plan before completing and training."""
+        return list(self._uploaded.get(dataset_id, []))
 
     def generate_visual_schema(self, images: list[Path]) -> str:
         return "{}"
