@@ -393,11 +393,16 @@ def _usage(message: str) -> BriaRunError:
 @click.option("--fail-training", is_flag=True, help="Trainings end Failed.")
 @click.option("--link-ttl", type=float, default=3600.0, show_default=True,
               help="Seconds a result link serves before it expires (403).")
+@click.option("--retire-legacy", is_flag=True,
+              help="Answer the legacy (light/max) routes as Bria does since it retired them "
+                   "on 2026-07-01: generate_prefix, /v1/text-to-image/tailored and "
+                   "/v1/reimagine answer 404, a model with training_version 400.")
 @click.option("--state", "state_file", type=click.Path(path_type=Path, dir_okay=False),
               default=None, help="Keep the simulated world in this JSON file across restarts.")
 def simulate(port: int, token: str, rpm: int, latency: float, training_seconds: float,
              generation_seconds: float, fail_rate: float, drop_rate: float, storm_rate: float,
-             fail_training: bool, link_ttl: float, state_file: Path | None) -> None:
+             fail_training: bool, link_ttl: float, retire_legacy: bool,
+             state_file: Path | None) -> None:
     """Run the built-in Bria simulator on 127.0.0.1 until Ctrl-C.
 
     It speaks Bria's API (both generations) with its rate limits, timings and
@@ -414,7 +419,7 @@ def simulate(port: int, token: str, rpm: int, latency: float, training_seconds: 
         token=token, rpm=rpm or None, latency=latency, training_seconds=training_seconds,
         generation_seconds=generation_seconds, fail_rate=fail_rate, drop_rate=drop_rate,
         storm_rate=storm_rate, fail_training=fail_training, link_ttl=link_ttl,
-        persist_path=state_file,
+        retire_legacy=retire_legacy, persist_path=state_file,
     )
     try:
         simulator = Simulator(config, port=port).start()

@@ -125,3 +125,4 @@ def job_error_text(error: dict[str, Any] | None) -> str:
     if not error:
         return ""
     return str(error.get("message") or error.get("code") or error)
+

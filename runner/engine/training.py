@@ -11,6 +11,7 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
+from runner.bria.failures import failure_reasons
 from runner.engine.context import Context, Outcome
 from runner.engine.plan import PlannedStep
 from runner.engine.remote import Answer, ensure_remote
@@ -195,9 +196,11 @@ def do_train(ctx: Context, step: PlannedStep, row: StepRow) -> Outcome:
 def wait_for_training(ctx: Context, row: StepRow, model_id: int) -> dict[str, Any]:
     every = ctx.options.poll_every or ctx.pipeline.training.poll_every
     began, last = ctx.clock(), None
+    said: dict[str, str] = {}  # every explanation seen while polling; the latest wins
     while True:
         model = ctx.client.get_model(model_id)
         status = str(model.get("status"))
+        said.update(failure_reasons(model))
         ctx.hooks.reach("training")
         if status != last:
             ctx.store.update_step(row.id, remote_id=str(model_id), outputs={"status": status})
@@ -207,7 +210,8 @@ def wait_for_training(ctx: Context, row: StepRow, model_id: int) -> dict[str, An
         if status in DONE_STATUSES:
             return {"status": status, "generation_prefix": model.get("generation_prefix")}
         if status in FAILED_STATUSES:
-            raise TrainingFailed(model_id, status)
+            raise TrainingFailed(model_id, status,
+                                 tuple(f"{key}: {text}" for key, text in said.items()))
         if ctx.stop.is_set():
             return {"status": status, "detached": True}
         ctx.emit(EventKind.TRAINING, row.key, status=status, model_id=model_id,
