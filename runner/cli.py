@@ -149,6 +149,29 @@ def _echo_json(data: Any) -> None:
 
 # --- commands that use the state ----------------------------------------------------------
 
+class _Duration(click.ParamType[float]):
+    """A duration as pipeline files write them: ``30s``, ``2m``, ``1h`` or seconds."""
+
+    name = "duration"
+
+    def convert(self, value: Any, param: click.Parameter | None,
+                ctx: click.Context | None) -> float:
+        from runner.pipeline.rules import parse_duration
+
+        if isinstance(value, float):
+            return value
+        seconds = parse_duration(value)
+        if seconds is None:
+            try:
+                seconds = float(value)
+            except (TypeError, ValueError):
+                seconds = None
+        if seconds is None or seconds <= 0:
+            self.fail(f"{value!r} is not a duration like 30s, 10m, 1h or a number of seconds",
+                      param, ctx)
+        return seconds
+
+
 _state_option = click.option(
     "--state", metavar="PATH|URL", envvar="BRIA_RUN_STATE",
     help="State database: a file, a folder or a database URL. Default: state/<name>.sqlite "
@@ -180,11 +203,16 @@ _pipeline_argument = click.argument("pipeline", type=click.Path(path_type=Path, 
               metavar="SECONDS", help="When another runner (another machine) holds the "
               "pipeline, wait up to this long for it to finish or its lease to lapse, instead "
               "of refusing at once.")
+@click.option("--job-timeout", type=_Duration(), default="30m", show_default=True,
+              metavar="DURATION",
+              help="A generation job still in progress after this (30s, 10m, 1h, or seconds) "
+                   "fails its scene; the other scenes go on and the next run sends it once more.")
 @click.option("--json", "as_json", is_flag=True, help="One JSON event per line on stdout.")
 @click.option("-q", "--quiet", is_flag=True, help="Print only errors and the final line.")
 @_debug_option
 def run(pipeline: Path, simulate: bool, state: str | None, retrain: bool, keep_model: bool,
-        rpm: int, job_poll: float | None, wait_lock: float, as_json: bool, quiet: bool) -> None:
+        rpm: int, job_poll: float | None, wait_lock: float, job_timeout: float,
+        as_json: bool, quiet: bool) -> None:
     """Run PIPELINE: train the character (once) and generate every scene.
 
     Safe to run again at any moment: it resumes where it stopped, re-attaches to a training
@@ -202,7 +230,8 @@ def run(pipeline: Path, simulate: bool, state: str | None, retrain: bool, keep_m
     resume = _resume_command(pipeline, simulate, state)
     options = RunOptions(retrain=retrain, keep_model=keep_model, resume_command=resume,
                          poll_every=2.0 if simulate else None,
-                         job_poll=job_poll or (0.5 if simulate else 2.0))
+                         job_poll=job_poll or (0.5 if simulate else 2.0),
+                         job_timeout=job_timeout)
     reporter = _reporter(as_json, quiet)
     try:
         summary = run_pipeline(Target(pipeline, state, simulate), options, reporter,

@@ -21,7 +21,7 @@ from runner.engine.context import Context, RunOptions
 from runner.engine.crashpoints import CrashPoints
 from runner.engine.executor import Engine
 from runner.engine.plan import plan
-from runner.errors import BriaRunError, DatasetIncomplete, DiskFull, StepCrashed
+from runner.errors import BriaRunError, DatasetIncomplete, DiskFull, RunFailed, StepCrashed
 from runner.pipeline.spec import Character, Identity, Pipeline, Scene, Training
 from runner.simulator import SimConfig, Simulator
 from runner.state.fingerprint import sha256_file
@@ -223,3 +223,42 @@ def test_an_oserror_other_than_a_full_disk_is_a_crash_naming_it(tmp_path: Path) 
                                  "Permission denied: 'x.png' (unexpected; traceback not kept")
     full = failure_of("scene/a/1", OSError(errno.ENOSPC, "No space left on device", "y.png"))
     assert isinstance(full, DiskFull) and full.path == "y.png"
+
+
+@pytest.mark.parametrize("version", ["fibo", "light"])
+def test_a_job_past_the_job_timeout_fails_its_scene_the_others_go_on(
+        tmp_path: Path, version: str) -> None:
+    """The first job takes a minute; --job-timeout 0.5 s: that scene fails with a message,
+    the two after it finish, and the next run sends it once more."""
+    base = pipeline(tmp_path, scenes=3, concurrency=1)
+    spec = Pipeline(**{**base.__dict__, "training": Training(version=version, poll_every=0.1)})
+
+    class SlowFirst(CrashPoints):
+        def reach(self, boundary: str, op: str = "") -> None:
+            if boundary == "after_record" and op == "generate":
+                sim.configure(generation_seconds=0.05)  # only the first job is slow
+
+    config = SimConfig(token=TOKEN, training_seconds=0.2, generation_seconds=60)
+    with Simulator(config) as sim, \
+            Store.open(tmp_path / "s.sqlite", ApiIdentity("real", sim.base_url)) as store:
+        client = BriaClient(sim.base_url, TOKEN, rpm=None)
+        ran = engine(spec, store, client)
+        ran.ctx.options = RunOptions(job_poll=0.05, poll_every=0.1, job_timeout=0.5)
+        ran.ctx.hooks = SlowFirst("")
+        with pytest.raises(RunFailed) as caught:
+            ran.run()
+        assert list(caught.value.failures) == ["scene/s0/1"]
+        why = caught.value.failures["scene/s0/1"]
+        assert why.startswith("generation job did not finish in time")
+        assert why.endswith(": still in progress after --job-timeout 0.5s; the next run sends "
+                            "it once more")
+        assert [k for k in ran.summary.done if k.startswith("scene/")] == ["scene/s1/1",
+                                                                           "scene/s2/1"]
+        sim.configure(generation_seconds=0.05)
+        again = engine(spec, store, client)
+        again.run()
+        assert again.summary.done == ["scene/s0/1"]
+        sent = sum(v for k, v in sim.stats()["calls"].items()
+                   if k in (GENERATE, "POST /v1/text-to-image/tailored/{id}"))
+        assert sent == 4  # three scenes, and the timed-out one once more
+        client.close()

@@ -36,6 +36,7 @@ class RunOptions:
     poll_every: float | None = None  # overrides training.poll_every (the simulator trains fast)
     job_poll: float = 2.0  # Bria's status cadence is 1-3 s
     grace: float = 5.0  # seconds in-flight requests may finish after the first Ctrl-C
+    job_timeout: float = 1800.0  # a generation still in progress after this fails its scene
     resume_command: str = ""
 
 

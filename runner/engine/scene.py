@@ -33,6 +33,8 @@ def do_scene(ctx: Context, step: PlannedStep, row: StepRow) -> Outcome:
             url, seed = _result_url(ctx, step, row, scene)
             ctx.emit(EventKind.SCENE, step.key, state="downloading")
             sha, path, size = _download(ctx, step, row, url)
+        except JobTimeout as exc:
+            raise _given_up(ctx, row, exc) from None
         except (JobLost, ResultExpired) as exc:
             if attempt == ATTEMPTS:
                 raise
@@ -96,7 +98,8 @@ def _wait_job(ctx: Context, request_id: str) -> dict[str, Any]:
         ctx.wait(began + 0.95 * typical - ctx.clock() if typical else ctx.options.job_poll)
         result = poll_until_done(lambda: ctx.client.get_status(request_id), request_id,
                                  pause=ctx.wait, interval=ctx.pacer.interval,
-                                 should_stop=ctx.stop.is_set)
+                                 should_stop=ctx.stop.is_set, clock=ctx.clock,
+                                 timeout=ctx.options.job_timeout - (ctx.clock() - began))
         if result is None:
             raise Interrupted(ctx.options.resume_command)
         took = ctx.clock() - began
@@ -106,15 +109,33 @@ def _wait_job(ctx: Context, request_id: str) -> dict[str, Any]:
 
 
 def _wait_url(ctx: Context, url: str) -> None:
-    """Legacy: poll the result link until it serves; a Ctrl-C leaves it (its URL is recorded)."""
+    """Legacy: poll the result link until it serves, for at most the job timeout; a Ctrl-C
+    leaves it (its URL is recorded). Polled in short spans, so a Ctrl-C is seen soon."""
+    deadline = ctx.clock() + ctx.options.job_timeout
     while True:
+        left = deadline - ctx.clock()
         try:
             ctx.client.wait_url(url, poll_every=ctx.options.job_poll,
-                                timeout=ctx.options.job_poll * 10)
+                                timeout=min(left, ctx.options.job_poll * 10))
             return
         except JobTimeout:
             if ctx.stop.is_set():
                 raise Interrupted(ctx.options.resume_command) from None
+            if ctx.clock() + ctx.options.job_poll > deadline:
+                raise JobTimeout(url.split("?", 1)[0], "result not served in time") from None
+
+
+def _given_up(ctx: Context, row: StepRow, exc: JobTimeout) -> JobTimeout:
+    """A job past ``--job-timeout`` fails its scene; the others go on. Its recorded request
+    is forgotten, so the next run sends it once more (a structured prompt already made is
+    kept in the step and reused)."""
+    for op in ("generate", "structured_prompt"):
+        supersede(ctx.remote, row, op)
+    limit = ctx.options.job_timeout
+    shown = next((f"{limit / unit:g}{name}" for name, unit in (("h", 3600), ("m", 60))
+                  if limit >= unit and limit % unit == 0), f"{limit:g}s")
+    return JobTimeout(exc.request_id, f"still in progress after --job-timeout {shown}; the "
+                                      "next run sends it once more")
 
 
 def _fibo_submit(ctx: Context, scene: Scene, seed: int, structured: str | None) -> Answer:
