@@ -15,10 +15,19 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from runner.bria.env import base_url_from_env, token_from_env
+from runner.budgets import RATE_WINDOW_ENV, Budgets
 from runner.engine.context import Context, RunOptions
 from runner.engine.executor import Engine, Summary
 from runner.engine.plan import Plan, plan
-from runner.errors import BriaRunError, Interrupted, LeaseLost, Problem, StateMissing, StepCrashed
+from runner.errors import (
+    BriaRunError,
+    Interrupted,
+    LeaseLost,
+    Problem,
+    StateError,
+    StateMissing,
+    StepCrashed,
+)
 from runner.events import EventKind, Reporter
 from runner.pipeline.loader import load_pipeline
 from runner.pipeline.places import default_state_folder, project_root
@@ -92,9 +101,10 @@ class Api:
 
 @contextmanager
 def open_api(
-    world: Path, simulate: bool, rpm: int | None, reporter: Reporter | None = None
+    world: Path, simulate: bool, budgets: Budgets, reporter: Reporter | None = None
 ) -> Iterator[Api]:
-    """The API of a run; with ``simulate``, a simulator whose world persists in ``world``."""
+    """The API of a run; with ``simulate``, a simulator whose world persists in ``world``.
+    Its client draws on ``budgets``' budget for that API."""
     def on_wait(endpoint: str, seconds: float) -> None:
         if reporter is not None and seconds >= 0.5:
             reporter.emit(EventKind.WAIT, endpoint=endpoint, seconds=seconds)
@@ -102,8 +112,10 @@ def open_api(
     def client(base_url: str, token: str) -> Callable[[], BriaClient]:
         def make() -> BriaClient:
             from runner.bria.client import BriaClient
+            from runner.bria.env import api_root
 
-            return BriaClient(base_url, token, rpm=rpm, on_wait=on_wait)
+            return BriaClient(base_url, token, on_wait=on_wait,
+                              budget=budgets.for_api(api_root(base_url), token))
         return make
 
     if not simulate:
@@ -127,25 +139,47 @@ def open_api(
             api.close()
 
 
+def rate_window() -> float:
+    try:
+        return max(0.01, float(os.environ.get(RATE_WINDOW_ENV, "60")))
+    except ValueError:
+        return 60.0
+
+
 def run(
     target: Target, options: RunOptions, reporter: Reporter, *, command: str, rpm: int | None = 60,
-    wait_lock: float = 0.0,
+    wait_lock: float = 0.0, budgets: Budgets | None = None, stop: threading.Event | None = None,
 ) -> Summary:
-    """Run one pipeline; ``wait_lock``: seconds to wait for another runner's live lease."""
-    from runner.state.lock import RunLock
-
+    """Run one pipeline; ``wait_lock``: seconds to wait for another runner's live lease;
+    ``budgets``: the request budgets shared with the command's other pipelines; ``stop``:
+    set to stop this pipeline (as Ctrl-C would)."""
     pipeline, warnings = load_pipeline(target.path)
     for warning in warnings:
         reporter.emit(EventKind.NOTICE, message=str(warning))
     location = state_location(pipeline, target)
-    stop = threading.Event()
+    stop = stop or threading.Event()
+    if budgets is not None:
+        return _run_file(pipeline, location, target, options, reporter, command, wait_lock,
+                         budgets, stop)
+    own = Budgets(location, rpm, rate_window())
+    try:
+        return _run_file(pipeline, location, target, options, reporter, command, wait_lock, own,
+                         stop)
+    finally:
+        own.close()
+
+
+def _run_file(pipeline: Pipeline, location: str, target: Target, options: RunOptions,
+              reporter: Reporter, command: str, wait_lock: float, budgets: Budgets,
+              stop: threading.Event) -> Summary:
+    from runner.state.lock import RunLock
 
     def lease_lost() -> None:
         stop.set()
         reporter.emit(EventKind.NOTICE, message="another runner took this pipeline's lease "
                                                 "over: stopping, writing nothing more")
 
-    with open_api(_world_path(location, pipeline), target.simulate, rpm, reporter) as api, \
+    with open_api(_world_path(location, pipeline), target.simulate, budgets, reporter) as api, \
             Store.open(location, api.identity, pipeline=pipeline_key(pipeline)) as store, \
             RunLock(store, command, on_break=lambda holder: _lock_broken(reporter, holder),
                     on_lost=lease_lost, wait=wait_lock) as lease:
@@ -171,10 +205,13 @@ def _run_locked(pipeline: Pipeline, store: Store, api: Api, options: RunOptions,
     reporter.emit(EventKind.PLAN, text=plan_summary(the_plan), credits=the_plan.credits,
                   uploads=sum(1 for s in work if s.kind == "upload"),
                   scenes=[s.key for s in work if s.kind == "scene"])
+    _note(store, phase="starting" if the_plan.has_work else "done",
+          scenes_total=str(sum(1 for s in the_plan.steps if s.kind == "scene")),
+          prices=f"{pipeline.prices.training:g} {pipeline.prices.image:g}")
     if not the_plan.has_work:
         reporter.emit(EventKind.FINISHED, images=0)
         return Summary()  # an unchanged, finished file: not a single request
-    watch = _OutputWatch(reporter)
+    watch = _OutputWatch(reporter, store)
     ctx = Context(pipeline, the_plan, store, api.client, watch, options, hashes=hashes,
                   stop=stop)
     outcome = "failed"
@@ -186,6 +223,7 @@ def _run_locked(pipeline: Pipeline, store: Store, api: Api, options: RunOptions,
         outcome = "interrupted"
         raise
     finally:
+        _note(store, phase=outcome)
         page = _refresh_gallery(pipeline, the_plan, store, options, reporter, outcome) \
             if watch.changed else None
     summary.gallery = str(page) if page else None
@@ -205,11 +243,13 @@ class _OutputWatch:
     """Passes every event on to the reporter, noting whether an image was written or moved
     (then the run refreshes the gallery)."""
 
-    def __init__(self, reporter: Reporter) -> None:
-        self.reporter = reporter
+    def __init__(self, reporter: Reporter, store: Store | None = None) -> None:
+        self.reporter, self.store = reporter, store
         self.changed = False
 
     def emit(self, event: EventKind, key: str | None = None, **data: Any) -> None:
+        if event == EventKind.PHASE and self.store is not None:
+            _note(self.store, phase=str(data.get("name")))
         if event == EventKind.MOVED or (event == EventKind.STEP and data.get("state") == "done"
                                         and data.get("path")):
             self.changed = True
@@ -217,6 +257,16 @@ class _OutputWatch:
 
     def close(self) -> None:
         self.reporter.close()
+
+
+def _note(store: Store, **values: str) -> None:
+    """Progress for the studio view (`status --all`), in the state's meta. Never the run's
+    failure: a fenced runner cannot write it, and must not stop on it."""
+    try:
+        for key, value in values.items():
+            store.set_meta(f"run_{key}", value)
+    except StateError:
+        pass
 
 
 def _refresh_gallery(pipeline: Pipeline, the_plan: Plan, store: Store, options: RunOptions,

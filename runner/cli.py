@@ -185,8 +185,12 @@ _simulate_option = click.option(
 _pipeline_argument = click.argument("pipeline", type=click.Path(path_type=Path, dir_okay=False))
 
 
+_pipelines_argument = click.argument("pipelines", nargs=-1, required=True, metavar="PIPELINE...",
+                                     type=click.Path(path_type=Path, dir_okay=False))
+
+
 @main.command()
-@_pipeline_argument
+@_pipelines_argument
 @_simulate_option
 @_state_option
 @click.option("--retrain", is_flag=True,
@@ -210,15 +214,20 @@ _pipeline_argument = click.argument("pipeline", type=click.Path(path_type=Path, 
 @click.option("--json", "as_json", is_flag=True, help="One JSON event per line on stdout.")
 @click.option("-q", "--quiet", is_flag=True, help="Print only errors and the final line.")
 @_debug_option
-def run(pipeline: Path, simulate: bool, state: str | None, retrain: bool, keep_model: bool,
-        rpm: int, job_poll: float | None, wait_lock: float, job_timeout: float,
-        as_json: bool, quiet: bool) -> None:
+def run(pipelines: tuple[Path, ...], simulate: bool, state: str | None, retrain: bool,
+        keep_model: bool, rpm: int, job_poll: float | None, wait_lock: float,
+        job_timeout: float, as_json: bool, quiet: bool) -> None:
     """Run PIPELINE: train the character (once) and generate every scene.
 
     Safe to run again at any moment: it resumes where it stopped, re-attaches to a training
     in progress, and on an unchanged, finished file it does nothing. Ctrl-C stops cleanly
     (exit 130); run the same command again to continue. `bria-run PIPELINE` is short for
     `bria-run run PIPELINE`.
+
+    Several files run together, each with its own state, lock and outputs, under one request
+    budget (--rpm per endpoint for all of them; with a PostgreSQL --state, for every runner
+    that uses that database). A failure in one does not stop the others; the exit code is
+    the worst of theirs.
     """
     if retrain and keep_model:
         fail(_usage("--retrain and --keep-model contradict each other: choose one"))
@@ -226,12 +235,21 @@ def run(pipeline: Path, simulate: bool, state: str | None, retrain: bool, keep_m
     from runner.app import run as run_pipeline
     from runner.engine.context import RunOptions
 
+    pipeline = pipelines[0]
     command = "bria-run " + " ".join(sys.argv[1:]) if sys.argv[1:] else f"bria-run {pipeline}"
-    resume = _resume_command(pipeline, simulate, state)
-    options = RunOptions(retrain=retrain, keep_model=keep_model, resume_command=resume,
-                         poll_every=2.0 if simulate else None,
-                         job_poll=job_poll or (0.5 if simulate else 2.0),
-                         job_timeout=job_timeout)
+
+    def options_for(target: Target) -> RunOptions:
+        return RunOptions(retrain=retrain, keep_model=keep_model,
+                          resume_command=_resume_command(target.path, simulate, state),
+                          poll_every=2.0 if simulate else None,
+                          job_poll=job_poll or (0.5 if simulate else 2.0),
+                          job_timeout=job_timeout)
+
+    if len(pipelines) > 1:
+        _run_several([Target(p, state, simulate) for p in pipelines], options_for, command,
+                     rpm, wait_lock, as_json, quiet)
+        return
+    options = options_for(Target(pipeline, state, simulate))
     reporter = _reporter(as_json, quiet)
     try:
         summary = run_pipeline(Target(pipeline, state, simulate), options, reporter,
@@ -241,6 +259,49 @@ def run(pipeline: Path, simulate: bool, state: str | None, retrain: bool, keep_m
     if not as_json:
         page = f"; gallery: {_shown(summary.gallery)}" if summary.gallery else ""
         click.echo(f"done: {summary.images} new image(s), {len(summary.done)} step(s) run{page}")
+
+
+def _run_several(targets: list[Any], options_for: Any, command: str, rpm: int,
+                 wait_lock: float, as_json: bool, quiet: bool) -> None:
+    """Several pipelines at once: one display row (or line prefix) each, one final line
+    each, the worst exit code."""
+    from runner.display import reporters as progress
+    from runner.display.rows import Tagged
+    from runner.many import run_many, worst
+
+    shared: Any = progress.JsonReporter() if as_json else progress.QuietReporter()
+    if not (as_json or quiet) and sys.stderr.isatty():
+        from runner.display.rows import LiveRows
+
+        shared = LiveRows()
+
+    def reporter_for(target: Any) -> Any:
+        name = target.path.stem
+        if as_json:
+            return Tagged(shared, name)
+        if quiet:
+            return shared
+        return shared.row(name) if hasattr(shared, "row") else progress.PlainReporter(
+            prefix=f"{name}: ")
+
+    try:
+        results = run_many(targets, options_for, reporter_for, command=command, rpm=rpm,
+                           wait_lock=wait_lock)
+    finally:
+        shared.close()
+    for result in results:
+        name = result.target.path
+        if result.error is not None:
+            click.echo(f"{name}: error: {result.error}", err=True)
+        elif result.summary is not None and not as_json:
+            click.echo(f"{name}: done: {result.summary.images} new image(s), "
+                       f"{len(result.summary.done)} step(s) run")
+    code = worst([r.code for r in results])
+    if any(r.error is not None and r.error.abandoned_workers for r in results):
+        sys.stdout.flush()
+        sys.stderr.flush()
+        os._exit(code)
+    sys.exit(code)
 
 
 def _resume_command(pipeline: Path, simulate: bool, state: str | None) -> str:
@@ -282,8 +343,30 @@ def gallery(pipeline: Path, simulate: bool, state: str | None, open_it: bool) ->
             click.echo("no web browser found here: open the file above by hand.", err=True)
 
 
+def _each(ctx: click.Context, pipelines: tuple[Path, ...], **options: Any) -> None:
+    """Several files: the command once per file, a blank line between, then exit with the
+    worst of their codes (``runner.many.worst``). One file: return and let the command run."""
+    if len(pipelines) <= 1:
+        return
+    from runner.many import worst
+
+    codes = []
+    for number, pipeline in enumerate(pipelines):
+        if number and not options.get("as_json"):
+            click.echo("")
+        try:
+            ctx.invoke(ctx.command, pipelines=(pipeline,), **options)
+            codes.append(0)
+        except SystemExit as exc:
+            codes.append(int(exc.code or 0))
+        except BriaRunError as exc:
+            click.echo(f"{pipeline}: error: {exc}", err=True)
+            codes.append(exc.exit_code)
+    sys.exit(worst(codes))
+
+
 @main.command()
-@_pipeline_argument
+@_pipelines_argument
 @_simulate_option
 @_state_option
 @click.option("--retrain", is_flag=True, help="Plan as `run --retrain` would.")
@@ -292,10 +375,18 @@ def gallery(pipeline: Path, simulate: bool, state: str | None, open_it: bool) ->
               help="Exit 0 when there is nothing to do, 2 when there is work, 1 on error.")
 @click.option("--json", "as_json", is_flag=True, help="Print the plan as JSON.")
 @click.option("-v", "--verbose", is_flag=True, help="List finished steps too.")
-def plan(pipeline: Path, simulate: bool, state: str | None, retrain: bool, keep_model: bool,
-         detailed_exitcode: bool, as_json: bool, verbose: bool) -> None:
-    """Show what a run of PIPELINE would do and cost, and why. Sends nothing."""
+@click.pass_context
+def plan(ctx: click.Context, pipelines: tuple[Path, ...], simulate: bool, state: str | None,
+         retrain: bool, keep_model: bool, detailed_exitcode: bool, as_json: bool,
+         verbose: bool) -> None:
+    """Show what a run of PIPELINE would do and cost, and why. Sends nothing. Several files:
+    one plan each; the exit code is the worst."""
+    _each(ctx, pipelines, simulate=simulate, state=state, retrain=retrain,
+          keep_model=keep_model, detailed_exitcode=detailed_exitcode, as_json=as_json,
+          verbose=verbose)
     from runner.app import Target, snapshot
+
+    pipeline = pipelines[0]
     from runner.display.render import plan_data, plan_text
 
     try:
@@ -319,29 +410,61 @@ def plan(pipeline: Path, simulate: bool, state: str | None, retrain: bool, keep_
 
 
 @main.command()
-@_pipeline_argument
+@click.argument("pipelines", nargs=-1, metavar="[PIPELINE...]",
+                type=click.Path(path_type=Path, dir_okay=False))
 @_simulate_option
 @_state_option
+@click.option("--all", "show_all", is_flag=True,
+              help="Every pipeline in the --state database (PostgreSQL): holder and lease, "
+                   "phase, training, scenes done/total, credits spent, last error.")
 @click.option("--json", "as_json", is_flag=True, help="Print the status as JSON.")
-def status(pipeline: Path, simulate: bool, state: str | None, as_json: bool) -> None:
+@click.pass_context
+def status(ctx: click.Context, pipelines: tuple[Path, ...], simulate: bool, state: str | None,
+           show_all: bool, as_json: bool) -> None:
     """Show each step and scene of PIPELINE with its state, the model's training status,
-    credits spent so far and the outputs. Sends nothing."""
+    credits spent so far and the outputs. Sends nothing. Several files: one status each."""
+    if show_all:
+        _studio(state, as_json)
+        return
+    if not pipelines:
+        fail(_usage("name a pipeline file, or use --all with a PostgreSQL --state"))
+    _each(ctx, pipelines, simulate=simulate, state=state, show_all=False, as_json=as_json)
     from runner.app import Target, snapshot
     from runner.display.render import status_data, status_text
 
+    pipeline = pipelines[0]
     seen = snapshot(Target(pipeline, state, simulate))
     data = status_data(seen.plan, seen.recorded, seen.location, seen.lock)
     click.echo(json.dumps(data, indent=2) if as_json else status_text(data))
 
 
+def _studio(state: str | None, as_json: bool) -> None:
+    """`status --all`: the studio view of a PostgreSQL state."""
+    from runner.state.postgres import is_postgres, shown
+
+    if not state or not is_postgres(state):
+        fail(_usage("--all lists the pipelines of a shared database: give --state "
+                    "postgresql://... (or BRIA_RUN_STATE)"))
+    from runner.display.studio import studio_text
+    from runner.state.studio import studio_view
+
+    entries = studio_view(state)
+    click.echo(json.dumps(entries, indent=2) if as_json else studio_text(entries, shown(state)))
+
+
 @main.command()
-@_pipeline_argument
+@_pipelines_argument
 @_simulate_option
 @_state_option
 @click.option("--json", "as_json", is_flag=True, help="Print the list as JSON.")
-def outputs(pipeline: Path, simulate: bool, state: str | None, as_json: bool) -> None:
+@click.pass_context
+def outputs(ctx: click.Context, pipelines: tuple[Path, ...], simulate: bool, state: str | None,
+            as_json: bool) -> None:
     """List PIPELINE's output files with scene, seed and sha256, and the model id."""
+    _each(ctx, pipelines, simulate=simulate, state=state, as_json=as_json)
     from runner.app import Target, snapshot
+
+    pipeline = pipelines[0]
     from runner.display.render import outputs_data
 
     seen = snapshot(Target(pipeline, state, simulate))

@@ -47,7 +47,7 @@ from runner.bria.answers import (
 )
 from runner.bria.env import DEFAULT_BASE_URL, api_root, base_url_from_env, token_from_env
 from runner.bria.legacy import LegacyRoutes
-from runner.bria.limiter import RateLimiter
+from runner.bria.limiter import Budget, RateLimiter
 from runner.bria.retry import RetryPolicy
 from runner.bria.session import ApiSession, Call
 from runner.errors import ApiError, JobLost, LegacyRetired
@@ -90,10 +90,14 @@ class BriaClient(LegacyRoutes):
         max_retries: int = 3,
         timeout: httpx.Timeout | None = None,
         on_wait: Callable[[str, float], None] | None = None,
+        budget: Budget | None = None,
     ) -> None:
+        """``budget``: request slots shared with other clients (other pipelines, other
+        runners); by default the client has its own, ``rpm`` per ``window`` per endpoint."""
         self.base_url = api_root(base_url)
         self._sleep, self._clock = sleep, clock
-        self.limiter = RateLimiter(rpm, window, clock=clock, sleep=sleep, on_wait=on_wait)
+        self.limiter: Budget = budget if budget is not None else RateLimiter(
+            rpm, window, clock=clock, sleep=sleep, on_wait=on_wait)
         self._session = ApiSession(
             self.base_url,
             token,

@@ -10,6 +10,10 @@ the latency jitter, so the client runs at the plan's limit without provoking 429
 A 429 still blocks that endpoint until its Retry-After (or a back-off) has passed.
 
 Clock and sleep are injectable: with a fake clock, ``sleep`` must advance it.
+
+``Budget`` is the seam: what the session needs of a limiter. ``RateLimiter`` is the in-memory
+one (one process; several pipelines in it may share it); a studio's PostgreSQL state brings
+one whose slots live in the database, shared by every runner (``runner.state.budget``).
 """
 
 from __future__ import annotations
@@ -19,8 +23,28 @@ import time
 from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from typing import Protocol
 
 OnWait = Callable[[str, float], None]
+
+
+class Budget(Protocol):
+    """Per-endpoint request slots: ``acquire`` before a request is sent (waiting as needed;
+    ``on_wait`` hears of each known wait), ``release`` when its answer (or failure) arrived,
+    ``block`` after a 429 for its Retry-After."""
+
+    rpm: int | None
+    window: float
+
+    def acquire(self, key: str, on_wait: OnWait | None = None) -> float: ...
+
+    def release(self, key: str) -> None: ...
+
+    def block(self, key: str, seconds: float) -> None: ...
+
+    def usage(self, key: str) -> float: ...
+
+    def stats(self) -> dict[str, dict[str, float]]: ...
 
 # A thread whose endpoint is full of in-flight requests waits for an answer to free a slot;
 # with real time it is woken by the release, this only bounds a missed wake-up.
@@ -76,8 +100,9 @@ class RateLimiter:
         self._cond = threading.Condition()
         self._endpoints: dict[str, _Endpoint] = {}
 
-    def acquire(self, key: str) -> float:
+    def acquire(self, key: str, on_wait: OnWait | None = None) -> float:
         """Take a slot for endpoint ``key``, waiting as needed; returns the seconds waited."""
+        notify = on_wait or self._on_wait
         waited = 0.0
         with self._cond:
             endpoint = self._endpoints.setdefault(key, _Endpoint())
@@ -93,8 +118,8 @@ class RateLimiter:
                     endpoint.in_flight += 1
                     endpoint.waited += waited
                     return waited
-                if wait is not None and self._on_wait is not None:
-                    self._notify_wait(key, wait)
+                if wait is not None and notify is not None:
+                    self._notify_wait(notify, key, wait)
                 waited += self._pause(wait, now)
 
     def release(self, key: str) -> None:
@@ -134,13 +159,12 @@ class RateLimiter:
     def _block_left(endpoint: _Endpoint, now: float) -> float:
         return max(0.0, endpoint.blocked_until - now)
 
-    def _notify_wait(self, key: str, wait: float) -> None:
+    def _notify_wait(self, notify: OnWait, key: str, wait: float) -> None:
         # Outside the lock: a slow progress display must not stall other endpoints.
         # Safe for known waits: a release meanwhile cannot shorten an expiry or a block.
-        assert self._on_wait is not None
         self._cond.release()
         try:
-            self._on_wait(key, wait)
+            notify(key, wait)
         finally:
             self._cond.acquire()
 

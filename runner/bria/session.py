@@ -22,7 +22,7 @@ import httpx
 
 from runner import __version__
 from runner.bria.inline import has_inline, json_stream
-from runner.bria.limiter import RateLimiter
+from runner.bria.limiter import Budget
 from runner.bria.retry import RetryPolicy, parse_retry_after
 from runner.errors import ApiError, NetworkError, api_error_class, redact
 
@@ -80,7 +80,7 @@ class ApiSession:
         base_url: str,
         token: str,
         *,
-        limiter: RateLimiter,
+        limiter: Budget,
         policy: RetryPolicy,
         transport: httpx.BaseTransport | None = None,
         sleep: Callable[[float], None] = time.sleep,
@@ -141,7 +141,7 @@ class ApiSession:
         """One request on the wire, holding a rate-limit slot until its answer arrived."""
         request = self._build(call)
         if call.is_api:
-            waited = self._limiter.acquire(call.key)
+            waited = self._limiter.acquire(call.key, self._on_wait)
             self._stats.add(call.key, waited=waited)
         self._stats.add(call.key, requests=1)
         try:

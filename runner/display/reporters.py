@@ -45,8 +45,9 @@ class JsonReporter:
 class PlainReporter:
     """Timestamped lines, one per meaningful change (no per-poll noise)."""
 
-    def __init__(self, out: TextIO | None = None) -> None:
+    def __init__(self, out: TextIO | None = None, prefix: str = "") -> None:
         self.out = out or sys.stderr
+        self.prefix = prefix  # several pipelines in one command: "luna: " names each line
         self._lock = threading.Lock()
         self._last_training: str | None = None
 
@@ -60,7 +61,7 @@ class PlainReporter:
             return
         stamp = time.strftime("%H:%M:%S")
         with self._lock:
-            self.out.write(f"{stamp} {line}\n")
+            self.out.write(f"{stamp} {self.prefix}{line}\n")
             self.out.flush()
 
     def close(self) -> None:

@@ -61,14 +61,15 @@ def schema_for(key: PipelineKey) -> str:
     return f"p_{slug}_{digest}"
 
 
-def connect(url: str, location: str, *, schema: str | None = None) -> Engine:
+def connect(url: str, location: str, *, schema: str | None = None,
+            pooled: bool = True) -> Engine:
     """An engine on the database; with ``schema``, every unqualified table is that schema's
     (set at connect time, so no pooled connection can ever point elsewhere)."""
     require_driver(location)
     args = {"options": f"-csearch_path={schema}"} if schema else {}
     try:
         return create_engine(engine_url(url), connect_args=args, pool_pre_ping=True,
-                             **({} if schema else {"poolclass": NullPool}))
+                             **({} if pooled else {"poolclass": NullPool}))
     except (ArgumentError, ImportError) as exc:
         raise StateError(f"cannot open the state at {location}: {exc}") from exc
 
@@ -79,7 +80,7 @@ def pipeline_engine(url: str, key: PipelineKey | None, location: str, *, create:
     if key is None:
         raise StateError(f"cannot open the state at {location}: a PostgreSQL state holds many "
                          f"pipelines, and none was named")
-    admin = connect(url, location)
+    admin = connect(url, location, pooled=False)
     try:
         with admin.begin() as conn:
             ensure_studio(conn, location)
@@ -130,3 +131,16 @@ def serialise_ddl(conn: Connection) -> None:
     """Two runners opening one new pipeline at once: the second waits for the first's tables."""
     if conn.dialect.name == "postgresql":
         conn.execute(text("SELECT pg_advisory_xact_lock(hashtext(current_schema()))"))
+
+
+def studio_engine(url: str) -> Engine:
+    """A pooled engine for the shared schema (the budget), which it creates if needed."""
+    location = shown(url)
+    engine = connect(url, location)
+    try:
+        with engine.begin() as conn:
+            ensure_studio(conn, location)
+    except SQLAlchemyError as exc:
+        engine.dispose()
+        raise StateError(f"cannot use the state at {location}: {described(exc)}") from exc
+    return engine

@@ -131,9 +131,6 @@ pipelines = Table(
     Column("name", String(200), nullable=False),
     Column("file", Text, nullable=False),  # the file's path inside its project
     Column("created_at", Float, nullable=False),
-    Column("updated_at", Float),
-    Column("phase", String(32)),  # training, generation, done, failed, interrupted
-    Column("scenes_total", Integer),
     UniqueConstraint("name", "file", name="uq_pipeline_identity"),
 )
 
@@ -141,7 +138,7 @@ budget_slots = Table(
     "budget_slots",
     studio,
     Column("id", Integer, primary_key=True),
-    Column("budget", String(64), nullable=False),  # sha256 of the API root and the token
+    Column("budget", String(300), nullable=False),  # the API root and a hash of the token
     Column("endpoint", String(200), nullable=False),
     Column("answered", Boolean, nullable=False),
     # In flight: an upper bound (a request cannot outlive its timeout), so a killed runner's
@@ -153,7 +150,7 @@ budget_slots = Table(
 budget_blocks = Table(
     "budget_blocks",
     studio,
-    Column("budget", String(64), primary_key=True),
+    Column("budget", String(300), primary_key=True),
     Column("endpoint", String(200), primary_key=True),
     Column("until", Float, nullable=False),  # after a 429: nobody sends before this
 )
