@@ -29,6 +29,7 @@ exits 1, ``Interrupted`` exits 130.
     ├── LegacyRetired              a legacy (light/max) route or field is no longer served
     ├── StaleModel                 training inputs changed; needs --retrain or --keep-model
     ├── DatasetIncomplete          Bria's dataset lacks declared images: no training on part
+    ├── ResourceGone               Bria no longer knows a recorded project, dataset or model
     ├── DiskFull                   no space left writing an output or the state (stops the run)
     ├── StepCrashed                an unexpected exception in a step (stops the run)
     ├── RunFailed                  some steps failed; the rest finished
@@ -414,6 +415,28 @@ class DatasetIncomplete(BriaRunError):
             f"declared training image(s) ({shown}): refusing to {self.action} on part of the "
             f"images. Nothing was spent. Run again with --retrain to upload every image into "
             f"a new dataset."
+        )
+
+
+class ResourceGone(BriaRunError):
+    """A project, dataset or model the state (or the file) names is gone at Bria: deleted, or
+    the account's resources were reset. Every later step needs it, so the run stops."""
+
+    stops_run = True
+
+    def __init__(self, kind: str, remote_id: int, *, from_file: bool = False) -> None:
+        super().__init__()
+        self.kind, self.remote_id, self.from_file = kind, remote_id, from_file
+
+    def message(self) -> str:
+        text = f"{self.kind} {self.remote_id} no longer exists at Bria"
+        if self.from_file:
+            return (f"{text} (training.model_id in the file). Set training.model_id to a model "
+                    f"your account has, or remove it to train one.")
+        return (
+            f"{text} (deleted, or the account's resources were reset). Run again with --retrain "
+            f"to make a new {self.kind} and everything after it (a new training: about 50-100 "
+            f"credits); the images made so far are kept."
         )
 
 

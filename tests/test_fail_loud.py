@@ -21,7 +21,14 @@ from runner.engine.context import Context, RunOptions
 from runner.engine.crashpoints import CrashPoints
 from runner.engine.executor import Engine
 from runner.engine.plan import plan
-from runner.errors import BriaRunError, DatasetIncomplete, DiskFull, RunFailed, StepCrashed
+from runner.errors import (
+    BriaRunError,
+    DatasetIncomplete,
+    DiskFull,
+    ResourceGone,
+    RunFailed,
+    StepCrashed,
+)
 from runner.pipeline.spec import Character, Identity, Pipeline, Scene, Training
 from runner.simulator import SimConfig, Simulator
 from runner.state.fingerprint import sha256_file
@@ -53,9 +60,11 @@ def sim() -> Any:
         yield s
 
 
-def engine(spec: Pipeline, store: Store, client: BriaClient, fault: str = "") -> Engine:
+def engine(spec: Pipeline, store: Store, client: BriaClient, fault: str = "", *,
+           retrain: bool = False) -> Engine:
     hashes = {p: sha256_file(p) for p in spec.character.images}
-    ctx = Context(spec, plan(spec, store.load(), hashes), store, client, QuietReporter(),
+    ctx = Context(spec, plan(spec, store.load(), hashes, retrain=retrain), store, client,
+                  QuietReporter(),
                   RunOptions(job_poll=0.05, poll_every=0.1, grace=5.0),
                   hooks=CrashPoints(fault), hashes=hashes)
     return Engine(ctx)
@@ -262,3 +271,50 @@ def test_a_job_past_the_job_timeout_fails_its_scene_the_others_go_on(
                    if k in (GENERATE, "POST /v1/text-to-image/tailored/{id}"))
         assert sent == 4  # three scenes, and the timed-out one once more
         client.close()
+
+
+@pytest.mark.parametrize("kind", ["model", "project"])
+def test_a_resource_gone_at_bria_is_named_and_retrain_rebuilds_from_it(
+        tmp_path: Path, sim: Simulator, kind: str) -> None:
+    """Bria's world lost the model (or the whole project): a run with work stops naming it,
+    exit 1; `--retrain` makes a new one and everything after it, and finishes."""
+    spec = pipeline(tmp_path, scenes=1)
+    client = BriaClient(sim.base_url, TOKEN, rpm=None)
+    with Store.open(tmp_path / "s.sqlite", ApiIdentity("real", sim.base_url)) as store:
+        first = engine(spec, store, client)
+        first.run()
+        remote_id = first.ctx.ids[kind]
+        with sim.lock:
+            if kind == "model":
+                sim.world.delete_model(remote_id)
+            else:
+                sim.world.delete_project(remote_id)
+        more = Pipeline(**{**spec.__dict__, "scenes": (*spec.scenes, Scene("new", "Luna new"))})
+        with pytest.raises(ResourceGone) as caught:
+            engine(more, store, client).run()
+        assert caught.value.exit_code == 1
+        assert str(caught.value).startswith(f"{kind} {remote_id} no longer exists at Bria "
+                                            "(deleted, or the account's resources were reset). "
+                                            "Run again with --retrain")
+        again = engine(more, store, client, retrain=True)
+        again.run()
+        assert again.ctx.ids[kind] != remote_id
+        assert again.summary.images == 2  # the new model made both scenes
+        assert sim.stats()["calls"][TRAIN] == 2
+        assert store.meta_value("gone") == ""
+        # Done: the next run plans nothing, with or without --retrain.
+        assert not engine(more, store, client).ctx.plan.has_work
+        assert not engine(more, store, client, retrain=True).ctx.plan.has_work
+    client.close()
+
+
+def test_a_model_id_from_the_file_that_bria_does_not_know_says_how_to_fix_the_file(
+        tmp_path: Path, sim: Simulator) -> None:
+    base = pipeline(tmp_path, scenes=2, concurrency=1)
+    spec = Pipeline(**{**base.__dict__, "training": Training(model_id=4001)})
+    with pytest.raises(ResourceGone) as caught:
+        run(tmp_path, sim, spec)
+    assert str(caught.value) == (
+        "model 4001 no longer exists at Bria (training.model_id in the file). Set "
+        "training.model_id to a model your account has, or remove it to train one.")
+    assert sim.stats()["calls"][GENERATE] == 1  # the first refusal stopped the run

@@ -21,6 +21,7 @@ from collections import deque
 from dataclasses import dataclass, field
 
 from runner.engine.context import Context
+from runner.engine.gone import explain
 from runner.engine.plan import TRAINING_KINDS, Action, PlannedStep
 from runner.engine.steps import STEPS, StepSpec, artifact_of
 from runner.errors import (
@@ -182,7 +183,7 @@ class Engine:
         except Interrupted:
             raise  # not a failure: the step stays open and the next run continues it
         except Exception as exc:  # every failure is reported, none is lost
-            error = failure_of(step.key, exc)
+            error = explain(self.ctx, failure_of(step.key, exc))
             self._fail(step, row, error)
             if error is exc:
                 raise

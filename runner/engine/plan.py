@@ -160,21 +160,22 @@ class _Planner:
         c, t = self.p.character, self.p.training
         project = self.step("project", StepKind.PROJECT, {
             "pipeline": self.p.name, "ip_type": c.type, "ip_medium": c.medium,
-            "ip_name": c.name, "ip_description": c.description,
+            "ip_name": c.name, "ip_description": c.description, **self._rebuilt("project", retrain),
         })
         shas = sorted({self.hashes[path] for path in c.images})
         dataset = self.step("dataset", StepKind.DATASET, {
             "project": project.fingerprint, "legacy": self.p.is_legacy, "images": shas,
             "identity": [c.identity.mode, c.identity.text, c.identity.samples],
             "increase_resolution": c.increase_resolution,
-            "content_moderation": c.content_moderation,
+            "content_moderation": c.content_moderation, **self._rebuilt("dataset", retrain),
         })
         steps = [project, dataset]
         if c.identity.mode == "auto" or c.identity.text:
             steps.append(self.step("identity", StepKind.IDENTITY, {"dataset": dataset.fingerprint}))
         steps += self.uploads(dataset.fingerprint)
         steps.append(self.step("complete", StepKind.COMPLETE, {"dataset": dataset.fingerprint}))
-        epoch = int(self.rec.meta.get("model_epoch", "0")) + (1 if self._retry_failed(retrain) else 0)
+        bump = self._retry_failed(retrain) or self._is_gone("model", retrain)
+        epoch = int(self.rec.meta.get("model_epoch", "0")) + (1 if bump else 0)
         model = self.step("model", StepKind.MODEL, {
             "dataset": dataset.fingerprint, "version": t.version, "mode": t.mode,
             "expert": t.expert.as_params() if t.expert else None, "epoch": epoch,
@@ -195,6 +196,17 @@ class _Planner:
                 "dataset": dataset_fp, "sha256": sha, "path": str(path), "image_name": name,
             }))
         return steps
+
+    def _is_gone(self, kind: str, retrain: bool) -> bool:
+        """Bria no longer knows the recorded ``kind`` (a run found it so): --retrain makes a
+        new one, and so everything after it."""
+        return retrain and self.rec.meta.get("gone") == kind
+
+    def _rebuilt(self, kind: str, retrain: bool) -> dict[str, int]:
+        # Only a rebuilt project or dataset carries the key: every other state keeps its
+        # fingerprints as they were.
+        count = int(self.rec.meta.get(f"{kind}_rebuild", "0")) + self._is_gone(kind, retrain)
+        return {"rebuild": count} if count else {}
 
     def _retry_failed(self, retrain: bool) -> bool:
         train = self.rec.current("train")

@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from runner.engine.context import Context, StepFunction
+from runner.engine.gone import forget_gone, remember_rebuild
 from runner.engine.plan import PlannedStep
 from runner.engine.scene import do_scene
 from runner.engine.training import (
@@ -37,13 +38,15 @@ class StepSpec:
 
 
 def _remember_epoch(ctx: Context, step: PlannedStep) -> None:
-    # A --retrain after a failed training bumps the epoch: remember it for good.
+    # A --retrain after a failed training (or a model gone at Bria) bumps the epoch: remember
+    # it for good.
     ctx.store.set_meta("model_epoch", str(step.inputs["epoch"]))
+    forget_gone(ctx, "model")
 
 
 STEPS: dict[StepKind, StepSpec] = {
-    StepKind.PROJECT: StepSpec(do_project, names_resource=True),
-    StepKind.DATASET: StepSpec(do_dataset, names_resource=True),
+    StepKind.PROJECT: StepSpec(do_project, names_resource=True, before=remember_rebuild),
+    StepKind.DATASET: StepSpec(do_dataset, names_resource=True, before=remember_rebuild),
     StepKind.IDENTITY: StepSpec(do_identity),
     StepKind.UPLOAD: StepSpec(do_upload, is_concurrent=True),
     StepKind.COMPLETE: StepSpec(do_complete),

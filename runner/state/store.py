@@ -292,6 +292,10 @@ class Store:
                 f"never mixes APIs: use another --state for this one."
             )
 
+    def meta_value(self, key: str) -> str | None:
+        with self.engine.connect() as conn:
+            return conn.execute(select(meta.c.value).where(meta.c.key == key)).scalar_one_or_none()
+
     def set_meta(self, key: str, value: str) -> None:
         with self.transaction() as conn:
             done = conn.execute(update(meta).where(meta.c.key == key).values(value=value))
