@@ -77,9 +77,9 @@ def test_unknown_is_404(http: httpx.Client, path: str) -> None:
         ({"file": png_b64(200, 400)}, 412),
         ({"file": png_b64(512, 512), "increase_resolution": False}, 412),
         ({"image_name": "x.png"}, 400),
-        ({"image_url": "https://example.com/a.png"}, 460),
+        ({"image_url": "https://images.invalid/a.png"}, 460),
     ],
-    ids=["too-large", "gif", "below-256", "below-1024-strict", "no-file", "url"],
+    ids=["too-large", "gif", "below-256", "below-1024-strict", "no-file", "url-unreachable"],
 )
 def test_upload_errors(http: httpx.Client, body: dict[str, Any], status: int) -> None:
     answer = http.post(f"{TG}/datasets/{new_dataset(http)}/images", json=body)

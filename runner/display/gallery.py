@@ -23,7 +23,7 @@ from runner.state.fingerprint import sha256_file
 
 if TYPE_CHECKING:
     from runner.engine.plan import Plan, PlannedStep
-    from runner.pipeline.spec import Pipeline, Scene
+    from runner.pipeline.spec import ImageRef, Pipeline, Scene
     from runner.state.rows import ArtifactRow, Recorded, StepRow
 
 FORMAT = 1
@@ -92,8 +92,9 @@ class _Builder:
     def character(self) -> dict[str, Any]:
         c = self.pipeline.character
         hashes = self.pipeline.image_hashes
+        # An image given by URL is Bria's to fetch, never bria-run's: the page leaves it out.
         images = [self.picture(p, hashes[p], is_input=True, name=p.name)
-                  for p in c.images if p in hashes]
+                  for p in c.images if isinstance(p, Path) and p in hashes]
         return {"name": c.name, "description": c.description, "type": c.type,
                 "medium": c.medium, "training_images": [i for i in images if i]}
 
@@ -133,8 +134,8 @@ class _Builder:
             "previous": self.previous(scene, variations),
         }
 
-    def input_picture(self, path: Path | None) -> dict[str, Any] | None:
-        if path is None or path not in self.pipeline.image_hashes:
+    def input_picture(self, path: ImageRef | None) -> dict[str, Any] | None:
+        if not isinstance(path, Path) or path not in self.pipeline.image_hashes:
             return None
         return self.picture(path, self.pipeline.image_hashes[path], is_input=True,
                             name=path.name)

@@ -17,13 +17,16 @@ credits unless ``--retrain`` or ``--keep-model`` is given.
 
 from __future__ import annotations
 
+import hashlib
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 from enum import StrEnum
-from pathlib import Path
+from pathlib import Path, PurePosixPath
 from typing import Any
+from urllib.parse import urlsplit
 
-from runner.pipeline.spec import Pipeline, Scene
+from runner.pipeline.spec import ImageRef, Pipeline, Scene, image_key
 from runner.state.fingerprint import canonical, derived_seed, fingerprint, fingerprint_parts
 from runner.state.rows import Recorded, StepKind, StepRow, StepStatus
 
@@ -97,9 +100,19 @@ class Plan:
         return seconds
 
 
-def image_name(path: Path, sha: str) -> str:
-    """The name an upload gets in the dataset: readable, and unique by content."""
-    return f"{path.stem}-{sha[:12]}{path.suffix.lower()}"
+IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".webp")
+
+
+def image_name(image: ImageRef, sha: str) -> str:
+    """The name an upload gets in the dataset: readable, and unique by content (for a URL,
+    by its text: bria-run never fetches it)."""
+    if isinstance(image, str):
+        last = PurePosixPath(urlsplit(image).path).name or "image"
+        stem, suffix = PurePosixPath(last).stem, PurePosixPath(last).suffix.lower()
+        safe = re.sub(r"[^A-Za-z0-9_-]+", "-", stem).strip("-")[:40] or "image"
+        digest = hashlib.sha256(image.encode()).hexdigest()
+        return f"{safe}-{digest[:12]}{suffix if suffix in IMAGE_SUFFIXES else ''}"
+    return f"{image.stem}-{sha[:12]}{image.suffix.lower()}"
 
 
 def plan(
@@ -162,7 +175,7 @@ class _Planner:
             "pipeline": self.p.name, "ip_type": c.type, "ip_medium": c.medium,
             "ip_name": c.name, "ip_description": c.description, **self._rebuilt("project", retrain),
         })
-        shas = sorted({self.hashes[path] for path in c.images})
+        shas = sorted({image_key(image, self.hashes) for image in c.images})
         dataset = self.step("dataset", StepKind.DATASET, {
             "project": project.fingerprint, "legacy": self.p.is_legacy, "images": shas,
             "identity": [c.identity.mode, c.identity.text, c.identity.samples],
@@ -187,7 +200,7 @@ class _Planner:
         seen: set[str] = set()
         steps = []
         for path in self.p.character.images:
-            sha = self.hashes[path]
+            sha = image_key(path, self.hashes)
             if sha in seen:
                 continue  # identical content uploads once (validation warns about it)
             seen.add(sha)
@@ -260,14 +273,15 @@ class _Planner:
     def _scene_inputs(self, scene: Scene) -> dict[str, Any]:
         return {
             "prompt": scene.prompt,
-            "reference": self.hashes[scene.reference] if scene.reference else None,
+            "reference": image_key(scene.reference, self.hashes) if scene.reference else None,
             "structure_strength": scene.structure_strength,
             "aspect_ratio": scene.aspect_ratio,
             "negative_prompt": scene.negative_prompt,
             "model_influence": scene.model_influence,
             "guidance_scale": scene.guidance_scale,
             "steps_num": scene.steps_num,
-            "guidance": [[g.method, self.hashes[g.image], g.scale] for g in scene.guidance],
+            "guidance": [[g.method, image_key(g.image, self.hashes), g.scale]
+                         for g in scene.guidance],
         }
 
     def orphans(self, planned: set[str]) -> list[PlannedStep]:

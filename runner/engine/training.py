@@ -17,6 +17,7 @@ from runner.engine.plan import PlannedStep
 from runner.engine.remote import Answer, ensure_remote
 from runner.errors import Conflict, DatasetIncomplete, TrainingFailed
 from runner.events import EventKind
+from runner.pipeline.spec import ImageRef, image_key
 from runner.state.rows import StepKind, StepRow
 
 DONE_STATUSES = ("Completed",)
@@ -91,10 +92,11 @@ def do_identity(ctx: Context, step: PlannedStep, row: StepRow) -> Outcome:
 SAMPLE_SIDE = 1024  # enough to describe a character; keeps one request of 5-10 images small
 
 
-def _small_copy(path: Path, folder: Path) -> Path:
-    """The image itself when small; else a copy scaled to SAMPLE_SIDE (identity requests
-    carry all samples in one body: ten 8 MB images would make it about 110 MB)."""
-    if path.stat().st_size <= 1_500_000:
+def _small_copy(path: ImageRef, folder: Path) -> ImageRef:
+    """The image itself when small or a URL (Bria fetches it); else a copy scaled to
+    SAMPLE_SIDE (identity requests carry all samples in one body: ten 8 MB images would
+    make it about 110 MB)."""
+    if isinstance(path, str) or path.stat().st_size <= 1_500_000:
         return path
     from PIL import Image
 
@@ -105,10 +107,11 @@ def _small_copy(path: Path, folder: Path) -> Path:
     return target
 
 
-def _samples(ctx: Context) -> list[Any]:
-    """The first N training images by content hash: the same samples on every run."""
+def _samples(ctx: Context) -> list[ImageRef]:
+    """The first N training images by content hash (a URL by its text): the same samples
+    on every run."""
     images = ctx.pipeline.character.images
-    ordered = sorted(images, key=lambda p: (ctx.hashes.get(p, ""), str(p)))
+    ordered = sorted(images, key=lambda p: (image_key(p, ctx.hashes), str(p)))
     return ordered[: ctx.pipeline.character.identity.samples]
 
 
@@ -118,7 +121,7 @@ def do_upload(ctx: Context, step: PlannedStep, row: StepRow) -> Outcome:
 
     def send() -> Answer:
         answer = ctx.client.upload_image(
-            dataset_id, Path(path), image_name=name,
+            dataset_id, path if path.startswith("https://") else Path(path), image_name=name,
             increase_resolution=c.increase_resolution, content_moderation=c.content_moderation,
         )
         return str(answer["id"]), {}

@@ -5,7 +5,8 @@ relative to the pipeline file; globs stay inside the project root and their work
 (``runner.pipeline.globs``). Every entry must match something; every image must be
 one Bria accepts (see ``runner.pipeline.images``); the set must fit Bria's limits and hold no
 two images with the same content. Scene references and guidance images get the same
-content checks.
+content checks. Any of them may instead be an https:// URL: it is passed to Bria as it is
+(bria-run never fetches it, so its content is Bria's to judge); other schemes are refused.
 """
 
 from __future__ import annotations
@@ -13,12 +14,14 @@ from __future__ import annotations
 import difflib
 import os
 from pathlib import Path
+from urllib.parse import urlsplit
 
 from runner.errors import Problem
 from runner.pipeline import globs
 from runner.pipeline.globs import GlobTooWide, expand, is_glob, list_folder, reach_problem
 from runner.pipeline.images import GOOD_SIDE, MIN_SIDE, ImageInfo, ImageRejected, inspect_image
 from runner.pipeline.problems import format_path
+from runner.pipeline.spec import ImageRef
 from runner.pipeline.yamlpos import Document, Path_
 
 IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".webp")
@@ -42,7 +45,7 @@ class FileChecker:
         self.doc, self.file, self.base, self.root = doc, file, base, root
         self.problems: list[Problem] = []
         self.hashes: dict[Path, str] = {}  # sha256 of every accepted image: the plan needs them
-        self.training: tuple[Path, ...] = ()
+        self.training: tuple[ImageRef, ...] = ()
 
     def add(self, at: Path_, message: str, hint: str | None = None,
             severity: str = "error") -> None:
@@ -57,20 +60,22 @@ class FileChecker:
             return f"`{path}`"
 
     def training_images(self, entries: str | list[str], *, version: str,
-                        increase_resolution: bool) -> tuple[Path, ...]:
+                        increase_resolution: bool) -> tuple[ImageRef, ...]:
         """Resolved, sorted, de-duplicated training images; problems recorded on the way."""
         at: Path_ = ("character", "images")
         listed = [(at, entries)] if isinstance(entries, str) else [
             ((*at, i), entry) for i, entry in enumerate(entries)]
-        origin: dict[Path, Path_] = {}
+        origin: dict[ImageRef, Path_] = {}
         for where, entry in listed:
             for found in self._expand(entry, where):
                 origin.setdefault(found, where)
-        paths = tuple(sorted(origin))
+        paths = tuple(sorted(origin, key=str))
         self._count(len(paths), at, version)
         seen: dict[str, Path] = {}
         small: list[ImageInfo] = []
         for path in paths:
+            if isinstance(path, str):
+                continue  # a URL: Bria fetches and checks it
             info = self.image(path, origin[path], training=True,
                               increase_resolution=increase_resolution)
             if info is None:
@@ -94,8 +99,11 @@ class FileChecker:
                  f"short side: {names}{more}; Bria will upscale them",
                  "larger originals train better", severity="warning")
 
-    def single(self, value: str, at: Path_) -> Path | None:
-        """A reference or guidance image: must exist and be acceptable."""
+    def single(self, value: str, at: Path_) -> ImageRef | None:
+        """A reference or guidance image: an https URL, or a file that exists and is
+        acceptable."""
+        if is_url_like(value):
+            return self._url(value, at)
         path = self._absolute(value)
         if not os.path.lexists(path):
             self._missing(path, at)
@@ -121,16 +129,26 @@ class FileChecker:
                      "use larger images or set increase_resolution: true")
         return info
 
-    def _expand(self, entry: str, at: Path_) -> list[Path]:
+    def _url(self, value: str, at: Path_) -> str | None:
+        problem = url_problem(value)
+        if problem is not None:
+            self.add(at, problem, "use its https:// address, or download it and name the file")
+            return None
+        return value
+
+    def _expand(self, entry: str, at: Path_) -> list[ImageRef]:
+        if is_url_like(entry):
+            url = self._url(entry, at)
+            return [url] if url is not None else []
         path = self._absolute(entry)
         try:
             if is_glob(entry):
-                return self._glob(entry, at)
+                return list(self._glob(entry, at))
             if path.is_dir():
                 files = list_folder(path, IMAGE_SUFFIXES)
                 if not files:
                     self.add(at, f"folder `{entry}` holds no .jpg, .jpeg, .png or .webp file")
-                return files
+                return list(files)
         except GlobTooWide:
             self.add(at, f"`{entry}` looks at more than {globs.MAX_ENTRIES} entries; stopped "
                      "there",
@@ -179,3 +197,21 @@ class FileChecker:
             near = difflib.get_close_matches(path.name, names, n=1, cutoff=0.6)
             hint = f"did you mean `{near[0]}`?" if near else None
         self.add(at, f"{self.show(path)} does not exist", hint)
+
+
+def is_url_like(value: str) -> bool:
+    """``scheme://...``: a URL, never a path (a Windows drive ``C:\\`` has no ``//``)."""
+    scheme, sep, _ = value.partition("://")
+    return bool(sep) and scheme.isascii() and scheme.replace("+", "").replace("-", "") \
+        .replace(".", "").isalnum()
+
+
+def url_problem(value: str) -> str | None:
+    """Why a URL cannot be passed to Bria, or None for a usable https:// URL."""
+    parts = urlsplit(value)
+    if parts.scheme.lower() != "https":
+        return (f"`{value}` is a {parts.scheme}:// URL; only https:// URLs are passed to "
+                "Bria (bria-run never fetches a URL itself)")
+    if not parts.hostname:
+        return f"`{value}` names no host"
+    return None

@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from runner.errors import PipelineInvalid, Problem
-from runner.pipeline.filechecks import FileChecker
+from runner.pipeline.filechecks import FileChecker, is_url_like
 from runner.pipeline.places import project_root
 from runner.pipeline.problems import format_path, show
 from runner.pipeline.rules import parse_duration, rule_problems
@@ -27,6 +27,7 @@ from runner.pipeline.spec import (
     Expert,
     Guidance,
     Identity,
+    ImageRef,
     Pipeline,
     Prices,
     Scene,
@@ -149,7 +150,7 @@ def build(doc: Document, path: Path, checked: FileChecker) -> Pipeline:
     )
 
 
-def _character(c: dict[str, Any], images: tuple[Path, ...]) -> Character:
+def _character(c: dict[str, Any], images: tuple[ImageRef, ...]) -> Character:
     identity = c.get("identity", "auto")
     samples = c.get("identity_samples", max(1, min(DEFAULT_SAMPLES, len(images))))
     if identity == "auto":
@@ -184,19 +185,24 @@ def _scene(doc: Document, i: int, s: dict[str, Any], defaults: dict[str, Any],
     takes = scene_route(is_legacy, "reference" in s).takes
     merged = {key: s.get(key, defaults.get(key) if key in takes else None)
               for key in SCENE_KEYS}
-    guidance = tuple(Guidance(g["method"], _resolve(base, g["image"]), float(g.get("scale", 1.0)))
+    guidance = tuple(Guidance(g["method"], _image(base, g["image"]), float(g.get("scale", 1.0)))
                      for g in merged.pop("guidance") or ())
     values = {k: v for k, v in merged.items() if v is not None}
     for key in ("structure_strength", "model_influence"):
         if key in values:
             values[key] = float(values[key])
     return Scene(name=s["name"], prompt=s["prompt"], line=doc.pos(("scenes", i))[0],
-                 reference=_resolve(base, s["reference"]) if "reference" in s else None,
+                 reference=_image(base, s["reference"]) if "reference" in s else None,
                  guidance=guidance, **values)
 
 
 def _outputs(data: dict[str, Any], base: Path) -> Path:
     return _resolve(base, data.get("outputs") or f"outputs/{data['name']}")
+
+
+def _image(base: Path, value: str) -> ImageRef:
+    """An https URL as it is (validation refused other schemes), else the resolved file."""
+    return value if is_url_like(value) else _resolve(base, value)
 
 
 def _resolve(base: Path, value: str) -> Path:

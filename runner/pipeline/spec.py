@@ -13,6 +13,19 @@ from pathlib import Path
 
 LEGACY_VERSIONS = ("light", "max")
 
+# An image the pipeline names: a local file (absolute, resolved) or an https:// URL (str),
+# which is passed to Bria as it is and never fetched by bria-run.
+ImageRef = Path | str
+
+
+def is_url(image: ImageRef) -> bool:
+    return isinstance(image, str)
+
+
+def image_key(image: ImageRef, hashes: Mapping[Path, str]) -> str:
+    """What change detection compares: a file's sha256, or a URL's own text."""
+    return f"url:{image}" if isinstance(image, str) else hashes[image]
+
 
 @dataclass(frozen=True)
 class Identity:
@@ -33,7 +46,7 @@ class Character:
     name: str  # ip_name
     type: str  # ip_type
     medium: str  # ip_medium: photography | illustration
-    images: tuple[Path, ...]  # resolved, sorted, de-duplicated training images
+    images: tuple[ImageRef, ...]  # resolved, sorted, de-duplicated training images
     identity: Identity
     description: str | None = None  # ip_description
     increase_resolution: bool = True
@@ -67,7 +80,7 @@ class Guidance:
     """A ControlNet guidance image (legacy versions only)."""
 
     method: str  # controlnet_canny | controlnet_depth | controlnet_recoloring | controlnet_color_grid
-    image: Path
+    image: ImageRef
     scale: float = 1.0
 
 
@@ -76,7 +89,7 @@ class Scene:
     name: str  # safe folder name, unique
     prompt: str
     line: int = 0  # where the scene starts in the file, for messages
-    reference: Path | None = None
+    reference: ImageRef | None = None
     structure_strength: float | None = None  # legacy: structure_ref_influence
     aspect_ratio: str = "1:1"
     variations: int = 1

@@ -8,8 +8,10 @@ from __future__ import annotations
 
 import base64
 import binascii
+import hashlib
 import io
 from dataclasses import dataclass
+from urllib.parse import urlsplit
 
 from PIL import Image, UnidentifiedImageError
 
@@ -53,6 +55,31 @@ def decode_b64(text: object, field: str) -> bytes:
         return base64.b64decode(text, validate=True)
     except (binascii.Error, ValueError):
         raise field_error(field, f"{field} is not valid base64", None) from None
+
+
+def image_bytes(value: object, field: str) -> bytes:
+    """An image a client sent: base64, or a URL for Bria to fetch."""
+    if isinstance(value, str) and value.startswith(("https://", "http://")):
+        return fetched(value)
+    return decode_b64(value, field)
+
+
+def fetched(url: str) -> bytes:
+    """What "downloading" ``url`` gives. Open point, decided here: the simulator has no
+    network and never fetches; any URL stands for a picture drawn from the URL's text (the
+    same URL, the same picture), except hosts under ``.invalid`` (RFC 2606), which answer
+    Bria's 460 "could not download", so that failure can be tested too."""
+    host = urlsplit(url).hostname or ""
+    if not host or host == "invalid" or host.endswith(".invalid"):
+        raise message(460, f"Failed to download image from {url}")
+    digest = hashlib.sha256(url.encode()).digest()
+    image = Image.new("RGB", (1024, 1024), (digest[0], digest[1], digest[2]))
+    x = 200 + digest[3] % 500
+    image.paste((250, 220, 190), (x, 300, x + 200, 500))
+    image.paste((digest[4], 120, 230), (x + 20, 500, x + 180, 900))
+    out = io.BytesIO()
+    image.save(out, format="PNG")
+    return out.getvalue()
 
 
 def read_picture(data: bytes) -> Picture:

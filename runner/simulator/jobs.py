@@ -151,8 +151,9 @@ def text_to_image(world: World, model_id: int, body: dict[str, Any]) -> dict[str
     for n in (1, 2):
         if body.get(f"guidance_method_{n}") is not None:
             one_of(body, f"guidance_method_{n}", GUIDANCE_METHODS)
-            data = pictures.decode_b64(body.get(f"guidance_method_{n}_image_file"),
-                                       f"guidance_method_{n}_image_file")
+            given = body.get(f"guidance_method_{n}_image_file") or body.get(
+                f"guidance_method_{n}_image_url")
+            data = pictures.image_bytes(given, f"guidance_method_{n}_image_file")
             pictures.read_picture(data)
             number_in(body, f"guidance_method_{n}_scale", 0, 1)
     return legacy_results(world, "/v1/text-to-image/tailored/{id}", body, model, prompt, None)
@@ -165,11 +166,10 @@ def reimagine(world: World, body: dict[str, Any]) -> dict[str, Any]:
     check_legacy_body(world, body, prompt)
     number_in(body, "structure_ref_influence", 0, 1)
     number_in(body, "tailored_model_influence", 0, 1.5)
-    if body.get("structure_image_file") is None:
-        if body.get("structure_image_url"):
-            raise message(460, f"Failed to download image from {body['structure_image_url']}")
+    given = body.get("structure_image_file") or body.get("structure_image_url")
+    if given is None:
         raise field_error("structure_image_file", "structure_image_file or URL is required")
-    scene = keep_scene(world, body["structure_image_file"])
+    scene = keep_scene(world, given)
     return legacy_results(world, "/v1/reimagine", body, model, prompt, scene)
 
 
@@ -291,7 +291,7 @@ def check_seed(body: dict[str, Any]) -> None:
 
 def keep_scene(world: World, encoded: Any) -> str:
     """Store a scene reference (small JPEG) by content hash; returns its key."""
-    picture_bytes = pictures.decode_b64(encoded, "images")
+    picture_bytes = pictures.image_bytes(encoded, "images")
     pictures.read_picture(picture_bytes)  # 413 / 415 / 400 as for uploads
     key = hashlib.sha256(picture_bytes).hexdigest()[:32]
     if key not in world.scenes:

@@ -222,11 +222,12 @@ class World:
     def _read_upload(self, body: dict[str, Any]) -> pictures.Picture:
         if body.get("file") is None:
             if body.get("image_url"):
-                # The simulator has no internet: it cannot fetch, as Bria cannot fetch a
-                # private URL, and answers Bria's "could not download" code.
-                raise message(460, f"Failed to download image from {body['image_url']}")
-            raise field_error("file", "file or image_url is required")
-        picture = pictures.read_picture(pictures.decode_b64(body["file"], "file"))
+                data = pictures.fetched(str(body["image_url"]))  # drawn, never fetched
+            else:
+                raise field_error("file", "file or image_url is required")
+        else:
+            data = pictures.decode_b64(body["file"], "file")
+        picture = pictures.read_picture(data)
         pictures.check_resolution(picture, increase_resolution=body.get("increase_resolution", True))
         if body.get("content_moderation") and self.is_moderated(body.get("image_name") or ""):
             raise message(422, "Image failed content moderation")
