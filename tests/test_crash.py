@@ -118,6 +118,32 @@ def test_sigkill_at_boundary_then_resume(
         sim.stop()
 
 
+# The same boundaries on a PostgreSQL state (a representative subset: a resource whose answer
+# was lost, a generation whose answer was lost, a download cut short).
+PG_BOUNDARIES = [p for p in BOUNDARIES if p.id in (
+    "project-sent-not-recorded", "generation-sent-not-recorded", "during-download")]
+
+
+@pytest.mark.parametrize(("boundary", "generation_dups"), PG_BOUNDARIES)
+def test_sigkill_at_boundary_then_resume_on_postgresql(
+    tmp_path: Path, reference: dict[str, Any], pg_url: str, boundary: str, generation_dups: int
+) -> None:
+    path = write_pipeline(tmp_path, images=IMAGES, scenes=SCENES, concurrency=1)
+    sim = simulator()
+    try:
+        env = env_for(sim.base_url, BRIA_RUN_STATE=pg_url)
+        first = bria(["run", str(path), "-q"], env={**env, "BRIA_RUN_CRASH_AT": boundary},
+                     cwd=tmp_path)
+        assert first.returncode == -signal.SIGKILL, f"never reached {boundary}: {first.stderr}"
+        run_until_done(path, env, tmp_path)
+        stats = sim_stats(sim.base_url)
+        assert_exactly_once(stats, generation_dups)
+        assert outputs(tmp_path) == reference["outputs"]
+        assert not (tmp_path / "state").exists()  # the state was the database's, not a file
+    finally:
+        sim.stop()
+
+
 @pytest.mark.parametrize("seed", [1, 2], ids=lambda s: f"seed{s}")
 def test_sigkill_at_random_moments(tmp_path: Path, reference: dict[str, Any], seed: int) -> None:
     """Kill from outside at random moments (bounded: at most 8 kills), then finish."""
