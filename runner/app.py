@@ -14,9 +14,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from runner.bria.env import base_url_from_env, token_from_env
+from runner.bria.env import base_url_from_env, token_from_env, tuning_from_env
 from runner.budgets import RATE_WINDOW_ENV, Budgets
-from runner.engine.context import Context, RunOptions
+from runner.engine.context import Context, RunOptions, unaffected
 from runner.engine.executor import Engine, Summary
 from runner.engine.plan import Plan, plan
 from runner.errors import (
@@ -101,21 +101,29 @@ class Api:
 
 @contextmanager
 def open_api(
-    world: Path, simulate: bool, budgets: Budgets, reporter: Reporter | None = None
+    world: Path, simulate: bool, budgets: Budgets, reporter: Reporter | None = None,
+    *, outage_tolerance: float = 0.0,
 ) -> Iterator[Api]:
     """The API of a run; with ``simulate``, a simulator whose world persists in ``world``.
-    Its client draws on ``budgets``' budget for that API."""
+    Its client draws on ``budgets``' budget for that API; idempotent requests are retried
+    through outages of up to ``outage_tolerance`` seconds."""
     def on_wait(endpoint: str, seconds: float) -> None:
         if reporter is not None and seconds >= 0.5:
             reporter.emit(EventKind.WAIT, endpoint=endpoint, seconds=seconds)
+
+    def on_outage(endpoint: str, seconds: float) -> None:
+        if reporter is not None:
+            reporter.emit(EventKind.OUTAGE, endpoint=endpoint, seconds=seconds,
+                          running=unaffected(endpoint))
 
     def client(base_url: str, token: str) -> Callable[[], BriaClient]:
         def make() -> BriaClient:
             from runner.bria.client import BriaClient
             from runner.bria.env import api_root
 
-            return BriaClient(base_url, token, on_wait=on_wait,
-                              budget=budgets.for_api(api_root(base_url), token))
+            return BriaClient(base_url, token, on_wait=on_wait, on_outage=on_outage,
+                              budget=budgets.for_api(api_root(base_url), token),
+                              outage_tolerance=outage_tolerance, **tuning_from_env())
         return make
 
     if not simulate:
@@ -179,7 +187,8 @@ def _run_file(pipeline: Pipeline, location: str, target: Target, options: RunOpt
         reporter.emit(EventKind.NOTICE, message="another runner took this pipeline's lease "
                                                 "over: stopping, writing nothing more")
 
-    with open_api(_world_path(location, pipeline), target.simulate, budgets, reporter) as api, \
+    with open_api(_world_path(location, pipeline), target.simulate, budgets, reporter,
+                  outage_tolerance=options.outage_tolerance) as api, \
             Store.open(location, api.identity, pipeline=pipeline_key(pipeline)) as store, \
             RunLock(store, command, on_break=lambda holder: _lock_broken(reporter, holder),
                     on_lost=lease_lost, wait=wait_lock) as lease:

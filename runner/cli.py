@@ -211,12 +211,18 @@ _pipelines_argument = click.argument("pipelines", nargs=-1, required=True, metav
               metavar="DURATION",
               help="A generation job still in progress after this (30s, 10m, 1h, or seconds) "
                    "fails its scene; the other scenes go on and the next run sends it once more.")
+@click.option("--outage-tolerance", type=_Duration(), default="30m", show_default=True,
+              metavar="DURATION", envvar="BRIA_RUN_OUTAGE_TOLERANCE",
+              help="How long Bria may be unreachable (no answer, 5xx, 429) before the run stops, "
+                   "resumable; meanwhile requests are retried at most 5 minutes apart and a "
+                   "training goes on at Bria. Like 90s, 30m, 2h.")
 @click.option("--json", "as_json", is_flag=True, help="One JSON event per line on stdout.")
 @click.option("-q", "--quiet", is_flag=True, help="Print only errors and the final line.")
 @_debug_option
 def run(pipelines: tuple[Path, ...], simulate: bool, state: str | None, retrain: bool,
         keep_model: bool, rpm: int, job_poll: float | None, wait_lock: float,
-        job_timeout: float, as_json: bool, quiet: bool) -> None:
+        job_timeout: float, outage_tolerance: float, as_json: bool,
+        quiet: bool) -> None:
     """Run PIPELINE: train the character (once) and generate every scene.
 
     Safe to run again at any moment: it resumes where it stopped, re-attaches to a training
@@ -243,7 +249,7 @@ def run(pipelines: tuple[Path, ...], simulate: bool, state: str | None, retrain:
                           resume_command=_resume_command(target.path, simulate, state),
                           poll_every=2.0 if simulate else None,
                           job_poll=job_poll or (0.5 if simulate else 2.0),
-                          job_timeout=job_timeout)
+                          job_timeout=job_timeout, outage_tolerance=outage_tolerance)
 
     if len(pipelines) > 1:
         _run_several([Target(p, state, simulate) for p in pipelines], options_for, command,
@@ -532,6 +538,9 @@ def _usage(message: str) -> BriaRunError:
               help="Requests per minute per endpoint (Bria's Starter plan: 60); 0 = unlimited.")
 @click.option("--latency", type=float, default=0.0, show_default=True,
               help="Seconds added to every API request.")
+@click.option("--endpoint-latency", "endpoint_latency", multiple=True, metavar="'METHOD /path=SECONDS'",
+              help="Seconds added to one endpoint, named as in /__sim/stats "
+                   "(e.g. 'POST /v2/image/generate/tailored=31'). Repeatable.")
 @click.option("--training-seconds", type=float, default=60.0, show_default=True,
               help="How long a training takes (Bria: hours).")
 @click.option("--generation-seconds", type=float, default=2.0, show_default=True,
@@ -551,10 +560,10 @@ def _usage(message: str) -> BriaRunError:
                    "/v1/reimagine answer 404, a model with training_version 400.")
 @click.option("--state", "state_file", type=click.Path(path_type=Path, dir_okay=False),
               default=None, help="Keep the simulated world in this JSON file across restarts.")
-def simulate(port: int, token: str, rpm: int, latency: float, training_seconds: float,
-             generation_seconds: float, fail_rate: float, drop_rate: float, storm_rate: float,
-             fail_training: bool, link_ttl: float, retire_legacy: bool,
-             state_file: Path | None) -> None:
+def simulate(port: int, token: str, rpm: int, latency: float, endpoint_latency: tuple[str, ...],
+             training_seconds: float, generation_seconds: float, fail_rate: float,
+             drop_rate: float, storm_rate: float, fail_training: bool, link_ttl: float,
+             retire_legacy: bool, state_file: Path | None) -> None:
     """Run the built-in Bria simulator on 127.0.0.1 until Ctrl-C.
 
     It speaks Bria's API (both generations) with its rate limits, timings and
@@ -568,7 +577,9 @@ def simulate(port: int, token: str, rpm: int, latency: float, training_seconds: 
     from runner.simulator import SimConfig, Simulator
 
     config = SimConfig(
-        token=token, rpm=rpm or None, latency=latency, training_seconds=training_seconds,
+        token=token, rpm=rpm or None, latency=latency,
+        latency_by_endpoint=_endpoint_latencies(endpoint_latency),
+        training_seconds=training_seconds,
         generation_seconds=generation_seconds, fail_rate=fail_rate, drop_rate=drop_rate,
         storm_rate=storm_rate, fail_training=fail_training, link_ttl=link_ttl,
         retire_legacy=retire_legacy, persist_path=state_file,
@@ -590,3 +601,18 @@ def simulate(port: int, token: str, rpm: int, latency: float, training_seconds: 
         pass
     simulator.stop()
     click.echo("simulator stopped", err=True)
+
+
+def _endpoint_latencies(given: tuple[str, ...]) -> dict[str, float]:
+    """``'POST /v2/image/generate/tailored=31'`` -> ``{"POST /v2/...": 31.0}``."""
+    found: dict[str, float] = {}
+    for text in given:
+        endpoint, _, seconds = text.rpartition("=")
+        try:
+            found[endpoint.strip()] = float(seconds)
+        except ValueError:
+            raise click.BadParameter(f"{text!r}: write it as 'METHOD /path=SECONDS', e.g. "
+                                     "'GET /v1/tailored-gen/models/{id}=31'") from None
+        if " " not in endpoint.strip():
+            raise click.BadParameter(f"{text!r}: the endpoint is a method and a path")
+    return found

@@ -344,6 +344,19 @@ class JobTimeout(JobError):
     what = "generation job did not finish in time"
 
 
+class PaidJobMayExist(BriaRunError):
+    """A POST that cannot be proven absent lost its answer a second time in this run."""
+
+    def __init__(self, step: str, op: str, detail: str) -> None:
+        super().__init__()
+        self.step, self.op, self.detail = step, op, detail
+
+    def message(self) -> str:
+        return (f"{self.op} for {self.step}: its answer was lost twice ({self.detail}). A paid "
+                "job may exist at Bria; nothing more will be sent for this step in this run. "
+                "A later run sends it once more")
+
+
 class ResultExpired(BriaRunError):
     def __init__(self, url_path: str) -> None:
         super().__init__()

@@ -18,6 +18,7 @@ class EventKind(StrEnum):
     TRAINING = "training"  # the training's status changed or was polled (status, elapsed)
     SCENE = "scene"  # a scene's progress (generating, downloading, regenerating)
     WAIT = "wait"  # the client waits for the rate limit (endpoint, seconds)
+    OUTAGE = "outage"  # Bria has not answered for a while; still trying (endpoint, seconds, running)
     NOTICE = "notice"  # a sentence for the user (message)
     MOVED = "moved"  # an earlier output was moved aside (src, dst)
     FINISHED = "finished"  # the run did everything it was asked (images)

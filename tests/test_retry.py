@@ -15,7 +15,7 @@ from runner.bria.retry import RetryPolicy, parse_retry_after
         ("PUT", 503, True),
         ("DELETE", 504, True),
         ("GET", None, True),
-        ("GET", 500, False),
+        ("GET", 500, True),
         ("GET", 400, False),
         ("GET", 404, False),
         ("POST", 429, False),
@@ -41,9 +41,19 @@ def test_retries_are_bounded() -> None:
     ]
 
 
+def test_patience_keeps_retrying_an_outage_until_it_has_lasted_that_long() -> None:
+    policy = RetryPolicy(max_retries=3, patience=1800.0)
+    assert policy.should_retry("GET", None, 40, down_for=1799.0)
+    assert policy.should_retry("GET", 503, 40, down_for=1799.0)
+    assert not policy.should_retry("GET", None, 40, down_for=1800.0)
+    assert not policy.should_retry("GET", 500, 3, down_for=10.0)  # a 500: quick retries only
+    assert not policy.should_retry("POST", None, 0, down_for=0.0)
+
+
 def test_full_jitter_backoff_doubles_up_to_the_cap() -> None:
     policy = RetryPolicy()
-    assert [policy.backoff(n, lambda: 1.0) for n in range(7)] == [4, 8, 16, 32, 64, 120, 120]
+    assert [policy.backoff(n, lambda: 1.0) for n in range(9)] == [4, 8, 16, 32, 64, 128, 256,
+                                                                  300, 300]
     assert [policy.backoff(n, lambda: 0.25) for n in range(3)] == [1.0, 2.0, 4.0]
     assert policy.backoff(2, lambda: 0.0) == 0.0
 

@@ -49,7 +49,7 @@ from runner.bria.env import DEFAULT_BASE_URL, api_root, base_url_from_env, token
 from runner.bria.legacy import LegacyRoutes
 from runner.bria.limiter import Budget, RateLimiter
 from runner.bria.retry import RetryPolicy
-from runner.bria.session import ApiSession, Call
+from runner.bria.session import CREATE_READ_TIMEOUT, ApiSession, Call
 from runner.errors import ApiError, JobLost, LegacyRetired
 
 __all__ = [
@@ -89,25 +89,39 @@ class BriaClient(LegacyRoutes):
         rand: Callable[[], float] = random.random,
         max_retries: int = 3,
         timeout: httpx.Timeout | None = None,
+        read_timeout: float | None = None,
+        create_timeout: float = CREATE_READ_TIMEOUT,
+        outage_tolerance: float = 0.0,
+        retry_base: float = 4.0,
         on_wait: Callable[[str, float], None] | None = None,
+        on_outage: Callable[[str, float], None] | None = None,
         budget: Budget | None = None,
     ) -> None:
         """``budget``: request slots shared with other clients (other pipelines, other
-        runners); by default the client has its own, ``rpm`` per ``window`` per endpoint."""
+        runners); by default the client has its own, ``rpm`` per ``window`` per endpoint.
+        ``create_timeout``: the read timeout of POSTs (at least 90 s: see session.py);
+        ``outage_tolerance``: seconds an idempotent request keeps being retried after its
+        quick retries, telling ``on_outage(endpoint, seconds down)`` before each try."""
         self.base_url = api_root(base_url)
         self._sleep, self._clock = sleep, clock
+        if timeout is None and read_timeout is not None:
+            timeout = httpx.Timeout(connect=10.0, read=read_timeout, write=10.0, pool=30.0)
         self.limiter: Budget = budget if budget is not None else RateLimiter(
             rpm, window, clock=clock, sleep=sleep, on_wait=on_wait)
         self._session = ApiSession(
             self.base_url,
             token,
             limiter=self.limiter,
-            policy=RetryPolicy(max_retries=max_retries),
+            policy=RetryPolicy(max_retries=max_retries, base=retry_base,
+                               patience=outage_tolerance),
             transport=transport,
             sleep=sleep,
             rand=rand,
             timeout=timeout,
+            create_timeout=create_timeout,
             on_wait=on_wait,
+            clock=clock,
+            on_outage=on_outage,
         )
 
     @classmethod
@@ -131,6 +145,11 @@ class BriaClient(LegacyRoutes):
         tb: TracebackType | None,
     ) -> None:
         self.close()
+
+    def backoff(self, retry: int) -> float:
+        """Seconds to wait before retry number ``retry`` of something the caller retries itself
+        (the engine's POSTs): the same policy as the client's own retries."""
+        return self._session.backoff(retry)
 
     def stats(self) -> dict[str, dict[str, float]]:
         """Per endpoint ("METHOD /path/{id}"): requests sent (retries included), retries,

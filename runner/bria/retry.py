@@ -1,9 +1,12 @@
 """When and how long to wait before sending a request again, as Bria's own SDK does it.
 
 Only idempotent methods (GET, PUT, DELETE) are retried, and only on answers that say
-"not now" (429, 502, 503, 504) or on no answer at all (timeouts, network errors). A
-POST is never retried here: Bria has no idempotency keys, so a POST sent twice creates
-(and charges) twice; the engine reconciles through the list endpoints first.
+"not now" (429, 502, 503, 504; a 500 only quickly) or on no answer at all (timeouts,
+network errors): a few
+times at once, then, with a ``patience`` (the run's outage tolerance), until the outage has
+lasted that long, at most 5 minutes apart. A POST is never retried here: Bria has no
+idempotency keys, so a POST sent twice creates (and charges) twice; the engine reconciles
+through the list endpoints first.
 """
 
 from __future__ import annotations
@@ -15,28 +18,43 @@ from dataclasses import dataclass
 
 IDEMPOTENT_METHODS = frozenset({"GET", "PUT", "DELETE", "HEAD"})
 RETRY_STATUSES = frozenset({429, 502, 503, 504})
+# A 500 may be a storm or a lasting fault of one resource: a few quick retries, no waiting out.
+QUICK_RETRY_STATUSES = frozenset({500})
 
 
 @dataclass(frozen=True)
 class RetryPolicy:
     """Full-jitter exponential backoff: retry n waits uniformly in [0, min(cap, base * 2**n)).
 
-    With the defaults the three retries wait about 0-4 s, 0-8 s and 0-16 s.
+    With the defaults the three retries wait about 0-4 s, 0-8 s and 0-16 s; past them, only
+    while the outage is shorter than ``patience`` seconds, with tries at most ``cap`` apart.
     """
 
     max_retries: int = 3
     base: float = 4.0
-    cap: float = 120.0
+    cap: float = 300.0
+    patience: float = 0.0
 
     def backoff(self, retry: int, rand: Callable[[], float]) -> float:
         """Seconds to wait before retry number ``retry`` (0 for the first retry)."""
         return float(rand()) * min(self.cap, self.base * (2.0**retry))
 
-    def should_retry(self, method: str, status: int | None, retry: int) -> bool:
-        """Whether a request that got ``status`` (None: no answer) may be sent again."""
-        if retry >= self.max_retries or method.upper() not in IDEMPOTENT_METHODS:
+    def should_retry(
+        self, method: str, status: int | None, retry: int, down_for: float = 0.0
+    ) -> bool:
+        """Whether a request that got ``status`` (None: no answer) may be sent again, after
+        ``retry`` retries and ``down_for`` seconds since its first failure."""
+        if method.upper() not in IDEMPOTENT_METHODS:
+            return False
+        if retry < self.max_retries and status in QUICK_RETRY_STATUSES:
+            return True
+        if retry >= self.max_retries and down_for >= self.patience:
             return False
         return status is None or status in RETRY_STATUSES
+
+    def is_patient(self, retry: int) -> bool:
+        """Past the quick retries: the caller is waiting out an outage."""
+        return retry >= self.max_retries
 
 
 def parse_retry_after(

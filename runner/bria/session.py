@@ -30,6 +30,11 @@ log = logging.getLogger("runner.bria.client")
 
 USER_AGENT = f"bria-run/{__version__}"
 DEFAULT_TIMEOUT = httpx.Timeout(connect=10.0, read=30.0, write=10.0, pool=30.0)
+# Bria's CDN cuts an answer at 60 s, and cold models can take that long to accept a job. A POST
+# that creates (and charges) must outwait that cut: our own timeout firing first would lose an
+# answer that was coming, and the engine would buy the job again. GETs keep their short timeout;
+# one that times out is waited for longer next time (per endpoint), up to this same bound.
+CREATE_READ_TIMEOUT = 90.0
 _MESSAGE_LIMIT = 500
 
 
@@ -72,6 +77,17 @@ class _Stats:
             return {key: dict(row) for key, row in self._rows.items()}
 
 
+class _Outage:
+    """How long one request has been failing: by the clock, or by the back-offs it slept when
+    the clock does not move with them (tests that sleep no time)."""
+
+    def __init__(self, clock: Callable[[], float]) -> None:
+        self._clock, self._began, self.waited = clock, clock(), 0.0
+
+    def down_for(self) -> float:
+        return max(self._clock() - self._began, self.waited)
+
+
 class ApiSession:
     """Sends calls through the limiter and the retry policy; maps failures to ApiError."""
 
@@ -86,17 +102,24 @@ class ApiSession:
         sleep: Callable[[float], None] = time.sleep,
         rand: Callable[[], float] = random.random,
         timeout: httpx.Timeout | None = None,
+        create_timeout: float = CREATE_READ_TIMEOUT,
         on_wait: Callable[[str, float], None] | None = None,
+        clock: Callable[[], float] = time.monotonic,
+        on_outage: Callable[[str, float], None] | None = None,
     ) -> None:
         self.base_url = base_url
         self._token = token
         self._limiter, self._policy = limiter, policy
         self._sleep, self._rand, self._on_wait = sleep, rand, on_wait
+        self._clock, self._on_outage = clock, on_outage
         self._stats = _Stats()
+        self._timeout = timeout or DEFAULT_TIMEOUT
+        self._create_timeout = max(create_timeout, self._timeout.read or 0.0)
+        self._slow_reads: dict[str, float] = {}  # endpoint -> the longer read timeout it needed
         self._http = httpx.Client(
             base_url=base_url,
             transport=transport,
-            timeout=timeout or DEFAULT_TIMEOUT,
+            timeout=self._timeout,
             headers={"User-Agent": USER_AGENT},
             follow_redirects=False,
         )
@@ -116,23 +139,25 @@ class ApiSession:
         """Send ``call``, retrying when the policy allows; 2xx and ``accept`` statuses are
         returned, any other answer raises its ApiError. A streamed response must be closed
         by the caller."""
-        retry = 0
+        retry, outage = 0, _Outage(self._clock)
         while True:
             try:
                 response = self._attempt(call, stream)
-            except NetworkError:
-                if not self._policy.should_retry(call.method, None, retry):
+            except NetworkError as exc:
+                self._lengthen_read(call, exc)
+                if not self._policy.should_retry(call.method, None, retry, outage.down_for()):
                     raise
-                self._pause(call.key, self._policy.backoff(retry, self._rand))
+                self._pause(call.key, self._policy.backoff(retry, self._rand), outage, retry)
             else:
                 if response.is_success or response.status_code in accept:
                     return response
                 failure = self._error(call, response)
                 is_held = self._hold_after_429(call, failure, retry)
-                if not self._policy.should_retry(call.method, failure.status, retry):
+                if not self._policy.should_retry(call.method, failure.status, retry,
+                                                 outage.down_for()):
                     raise failure
-                if not is_held:
-                    self._pause(call.key, self._delay(failure, retry))
+                self._pause(call.key, 0.0 if is_held else self._delay(failure, retry), outage,
+                            retry)
             retry += 1
             self._stats.add(call.key, retries=1)
             log.debug("retrying %s (retry %d)", call.key, retry)
@@ -171,7 +196,23 @@ class ApiSession:
                 headers["Content-Length"] = str(length)
             else:
                 content = json.dumps(body).encode()
-        return self._http.build_request(call.method, call.path, headers=headers, content=content)
+        return self._http.build_request(call.method, call.path, headers=headers, content=content,
+                                        timeout=self._timeout_of(call))
+
+    def _timeout_of(self, call: Call) -> httpx.Timeout:
+        read = self._create_timeout if call.method == "POST" else self._slow_reads.get(call.key)
+        if read is None:
+            return self._timeout
+        return httpx.Timeout(connect=self._timeout.connect, read=read, write=self._timeout.write,
+                             pool=self._timeout.pool)
+
+    def _lengthen_read(self, call: Call, exc: NetworkError) -> None:
+        """A read that timed out is given twice as long on that endpoint from now on (up to the
+        creating POSTs' bound): a slow status check is waited for, not given up on."""
+        if call.method == "POST" or not isinstance(exc.__cause__, httpx.ReadTimeout):
+            return
+        current = self._slow_reads.get(call.key, self._timeout.read or self._create_timeout)
+        self._slow_reads[call.key] = min(self._create_timeout, 2.0 * current)
 
     def _delay(self, failure: ApiError, retry: int) -> float:
         if failure.retry_after is not None:
@@ -189,15 +230,25 @@ class ApiSession:
     def should_retry(self, method: str, status: int | None, retry: int) -> bool:
         return self._policy.should_retry(method, status, retry)
 
+    def backoff(self, retry: int) -> float:
+        return self._policy.backoff(retry, self._rand)
+
     def back_off(self, key: str, retry: int) -> None:
         """Sleep before retry number ``retry`` of a failure the caller saw itself."""
         self._stats.add(key, retries=1)
         self._pause(key, self._policy.backoff(retry, self._rand))
 
-    def _pause(self, key: str, seconds: float) -> None:
+    def _pause(self, key: str, seconds: float, outage: _Outage | None = None,
+               retry: int = 0) -> None:
+        if outage is not None and self._policy.is_patient(retry) and self._on_outage:
+            self._on_outage(key, outage.down_for())  # past the quick retries: say so
+        if seconds <= 0:
+            return
         if self._on_wait is not None:
             self._on_wait(key, seconds)
         self._stats.add(key, waited=seconds)
+        if outage is not None:
+            outage.waited += seconds
         self._sleep(seconds)
 
     def _error(self, call: Call, response: httpx.Response) -> ApiError:

@@ -94,6 +94,8 @@ def describe(kind: EventKind, key: str | None, data: dict[str, Any]) -> str | No
             if state in ("regenerating",) else None
     if kind == "wait":
         return f"rate limit: waiting {data.get('seconds', 0):.1f}s for {data.get('endpoint')}"
+    if kind == "outage":
+        return outage_line(data)
     if kind in ("notice", "moved"):
         return data.get("message") or f"{key}: kept earlier output at {data.get('dst')}"
     if kind == "gallery":
@@ -102,6 +104,15 @@ def describe(kind: EventKind, key: str | None, data: dict[str, Any]) -> str | No
     if kind == "finished":
         return f"finished: {data.get('images', 0)} new image(s)"
     return None
+
+
+def outage_line(data: dict[str, Any]) -> str:
+    """``Bria unreachable for 4m12s, still waiting (training is not affected)``."""
+    minutes, secs = divmod(int(data.get("seconds") or 0), 60)
+    hours, minutes = divmod(minutes, 60)
+    down = f"{hours}h{minutes:02d}m" if hours else f"{minutes}m{secs:02d}s"
+    running = f" ({data['running']} is not affected)" if data.get("running") else ""
+    return f"Bria unreachable for {down}, still waiting{running}"
 
 
 def _shown(path: str) -> str:

@@ -24,6 +24,15 @@ if TYPE_CHECKING:
     from runner.bria.client import BriaClient
 
 
+# Requests that watch work running at Bria: an outage only delays learning how it went.
+_WATCHES = {"GET /v1/tailored-gen/models/{id}": "training", "GET /v2/status/{id}": "generation"}
+
+
+def unaffected(endpoint: str) -> str | None:
+    """What keeps running at Bria while ``endpoint`` gets no answer, if anything."""
+    return _WATCHES.get(endpoint)
+
+
 # What a step function returns: the remote id it produced (or None) and outputs to record.
 Outcome = tuple[str | None, dict[str, Any]]
 StepFunction = Callable[["Context", PlannedStep, StepRow], Outcome]
@@ -37,6 +46,9 @@ class RunOptions:
     job_poll: float = 2.0  # Bria's status cadence is 1-3 s
     grace: float = 5.0  # seconds in-flight requests may finish after the first Ctrl-C
     job_timeout: float = 1800.0  # a generation still in progress after this fails its scene
+    # How long Bria may be unreachable (no answer, 5xx, 429) before the run stops, resumable:
+    # meanwhile requests are retried, at most 5 minutes apart. A training goes on regardless.
+    outage_tolerance: float = 1800.0
     resume_command: str = ""
 
 
@@ -56,6 +68,7 @@ class Context:
     hashes: dict[Path, str] = field(default_factory=dict)  # sha256 of every input image
     pause: Callable[[float], None] | None = None  # tests inject a sleep that takes no time
     pacer: JobPacer = field(init=False)
+    resent: set[tuple[int, str]] = field(default_factory=set)  # see Remote.resent
 
     def __post_init__(self) -> None:
         limiter = self.client.limiter
@@ -64,7 +77,14 @@ class Context:
 
     @property
     def remote(self) -> Remote:
-        return Remote(self.store, self.hooks, self.stop, self.wait)
+        return Remote(self.store, self.hooks, self.stop, self.wait, self.clock,
+                      self.options.outage_tolerance, self.resent, self.outage,
+                      self.client.backoff)
+
+    def outage(self, endpoint: str, seconds: float) -> None:
+        """Bria has not answered for ``seconds``: say so, and what goes on regardless."""
+        self.emit(EventKind.OUTAGE, endpoint=endpoint, seconds=seconds,
+                  running=unaffected(endpoint))
 
     def wait(self, seconds: float) -> None:
         """Sleep that a Ctrl-C cuts short."""

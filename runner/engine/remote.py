@@ -7,38 +7,59 @@
    ask ``reconcile`` (the list endpoints) whether it landed; adopt what exists.
 3. Otherwise commit a new intent, send, and commit the remote id before anything else.
 
-A POST is never retried blindly: a 429 or a definite 4xx proves nothing landed; a 5xx or a
-lost connection is an unknown outcome, reconciled first when the API allows it. Only where
-no list endpoint exists (generation jobs) is it sent again without proof, and then at most
-once per lost answer.
+A POST is never retried blindly: a 429 or a definite 4xx proves nothing landed; a lost
+answer (no answer, or a gateway's 502/504) is an unknown outcome, reconciled first when the
+API allows it. Only where no list endpoint exists (generation jobs, structured prompts) is it
+sent again without proof: at most once per step and operation per run, after a back-off; a
+second loss fails the step (``PaidJobMayExist``). Bria's own 500/503 answers and 429s say the
+request failed there: sent again after a back-off. Failures are waited out for the run's
+outage tolerance, after the client's back-offs (tries at most ``BACKOFF_CAP`` apart); then the
+last error is raised.
 """
 
 from __future__ import annotations
 
 import threading
+import time
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from runner.engine.crashpoints import CrashPoints
-from runner.errors import ApiError, NetworkError, RateLimited, ServerError
+from runner.errors import ApiError, NetworkError, PaidJobMayExist, RateLimited, ServerError
 from runner.events import EventKind
 from runner.state.rows import IntentOutcome, IntentRow, StepRow
 from runner.state.store import Store
 
 Answer = tuple[str, dict[str, Any]]  # remote id (or request id / url), data to keep
-POST_ATTEMPTS = 5
-UNKNOWN = (ServerError, NetworkError)
+BACKOFF_CAP = 300.0  # seconds between two tries of a POST during an outage
+
+
+def _doubling(retry: int) -> float:
+    return min(BACKOFF_CAP, 2.0 * 2.0**retry)
+GATEWAY_STATUSES = (502, 504)  # a proxy's answer: the origin may have done the work
 
 
 @dataclass
 class Remote:
-    """What ``ensure_remote`` needs from its surroundings."""
+    """What ``ensure_remote`` needs from its surroundings. ``resent`` is shared by a whole
+    run: the (step id, op) pairs whose one unproven re-send is spent."""
 
     store: Store
     hooks: CrashPoints
     stop: threading.Event
     sleep: Callable[[float], None]
+    clock: Callable[[], float] = time.monotonic
+    tolerance: float = 1800.0
+    resent: set[tuple[int, str]] = field(default_factory=set)
+    on_outage: Callable[[str, float], None] | None = None
+    backoff: Callable[[int], float] = _doubling  # seconds before retry n (the client's policy)
+
+
+def is_lost(exc: ApiError) -> bool:
+    """No answer reached us: the request may have done its work at Bria."""
+    return isinstance(exc, NetworkError) or (
+        isinstance(exc, ServerError) and exc.status in GATEWAY_STATUSES)
 
 
 def ensure_remote(
@@ -52,38 +73,95 @@ def ensure_remote(
     known = _settle_previous(env, step, op, reconcile)
     if known is not None:
         return known
-    attempt = 0  # answers that proved nothing; a 429 is no attempt, it is waited out
+    outage = _Outage(env, op)
     while True:
+        if reconcile is None:
+            _spend_resend(env, step, op)
         env.hooks.reach("before_intent", op)
         intent_id = env.store.record_intent(step.id, op)
         env.hooks.reach("after_intent", op)
         try:
             remote_id, data = send()
-        except RateLimited:
-            env.store.resolve_intent(intent_id, IntentOutcome.REJECTED)
-            if env.stop.is_set():
-                raise
-            # The client's limiter now holds this endpoint until Retry-After (or a back-off)
-            # has passed: the next send waits exactly that long, with every other caller.
-            continue
-        except UNKNOWN as exc:
-            attempt += 1
-            found = reconcile() if reconcile else None
+        except ApiError as exc:
+            found = _after_failure(env, intent_id, exc, reconcile)
             if found is not None:
-                env.store.resolve_intent(intent_id, IntentOutcome.RECONCILED, remote_id=found[0], data=found[1])
                 return found
-            env.store.resolve_intent(intent_id, IntentOutcome.UNANSWERED if reconcile is None else IntentOutcome.ABSENT)
-            if attempt == POST_ATTEMPTS:
-                raise
-            _pause(env, min(30.0, 2.0 ** attempt), exc)
+            if reconcile is None and is_lost(exc) and (step.id, op) in env.resent:
+                raise _twice_lost(step, op, exc) from exc
+            outage.wait(exc)
             continue
-        except ApiError:
-            env.store.resolve_intent(intent_id, IntentOutcome.REJECTED)
-            raise
         env.hooks.reach("after_send", op)
         env.store.resolve_intent(intent_id, IntentOutcome.LANDED, remote_id=remote_id, data=data)
         env.hooks.reach("after_record", op)
         return remote_id, data
+
+
+def _after_failure(
+    env: Remote, intent_id: int, exc: ApiError, reconcile: Callable[[], Answer | None] | None
+) -> Answer | None:
+    """Record what a failed send proves; what the list endpoints found, if anything. Raises
+    ``exc`` when it is a definite refusal."""
+    if reconcile is not None and isinstance(exc, (ServerError, NetworkError)):
+        found = reconcile()
+        if found is not None:
+            env.store.resolve_intent(intent_id, IntentOutcome.RECONCILED, remote_id=found[0],
+                                     data=found[1])
+            return found
+        env.store.resolve_intent(intent_id, IntentOutcome.ABSENT)
+    elif is_lost(exc):
+        env.store.resolve_intent(intent_id, IntentOutcome.UNANSWERED)
+    else:
+        env.store.resolve_intent(intent_id, IntentOutcome.REJECTED)
+        if not isinstance(exc, (RateLimited, ServerError)):
+            raise exc
+    return None
+
+
+def _spend_resend(env: Remote, step: StepRow, op: str) -> None:
+    """Before a send without proof: if the last one's answer was lost, this is the run's one
+    re-send of it; a second is refused."""
+    previous = _intents(env, step, op)
+    if not previous or previous[-1].outcome is not IntentOutcome.UNANSWERED:
+        return
+    if (step.id, op) in env.resent:
+        raise _twice_lost(step, op)
+    env.resent.add((step.id, op))
+
+
+def _twice_lost(step: StepRow, op: str, exc: ApiError | None = None) -> PaidJobMayExist:
+    if exc is None:
+        why = "lost again after this run's one re-send"
+    elif exc.status is not None:
+        why = f"last: HTTP {exc.status} from a gateway"
+    else:
+        why = f"last: {exc.bria_message or 'no answer'}"
+    return PaidJobMayExist(step.key, op, why)
+
+
+class _Outage:
+    """Waits between tries of one POST; gives up (raising the last error) once failures have
+    lasted the tolerance, by the clock or by the back-offs slept (a clock that stands still)."""
+
+    def __init__(self, env: Remote, op: str) -> None:
+        self.env, self.op = env, op
+        self.began, self.waited, self.tries = env.clock(), 0.0, 0
+
+    def wait(self, exc: ApiError) -> None:
+        env = self.env
+        down_for = max(env.clock() - self.began, self.waited)
+        if env.stop.is_set() or down_for >= env.tolerance:
+            raise exc
+        if isinstance(exc, RateLimited):
+            # No attempt: the client's limiter now holds this endpoint until Retry-After (or a
+            # back-off) has passed, and the next send waits that long with every other caller.
+            self.waited += exc.retry_after or 0.0
+            return
+        if self.tries >= 2 and env.on_outage is not None:
+            env.on_outage(self.op, down_for)
+        seconds = min(BACKOFF_CAP, env.backoff(self.tries))
+        self.tries += 1
+        self.waited += seconds
+        env.sleep(seconds)
 
 
 def supersede(env: Remote, step: StepRow, op: str) -> None:
@@ -116,9 +194,3 @@ def _settle_previous(
 
 def _intents(env: Remote, step: StepRow, op: str) -> list[IntentRow]:
     return [i for i in env.store.intents_of(step.id) if i.op == op]
-
-
-def _pause(env: Remote, seconds: float, exc: ApiError) -> None:
-    if env.stop.is_set():
-        raise exc
-    env.sleep(seconds)

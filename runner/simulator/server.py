@@ -12,6 +12,7 @@ Paths under ``/__sim/`` are the simulator's own: stats, config, result links (th
 
 from __future__ import annotations
 
+import contextlib
 import json
 import random
 import socket
@@ -40,6 +41,28 @@ class _Server(ThreadingHTTPServer):
     request_queue_size = 256  # the default (5) refuses bursts of concurrent connections
     allow_reuse_address = True
     sim: Simulator
+
+    def server_activate(self) -> None:
+        super().server_activate()
+        self.open: set[socket.socket] = set()
+        self.open_lock = threading.Lock()
+
+    def process_request(self, request: Any, client_address: Any) -> None:
+        with self.open_lock:
+            self.open.add(request)
+        super().process_request(request, client_address)
+
+    def shutdown_request(self, request: Any) -> None:
+        with self.open_lock:
+            self.open.discard(request)
+        super().shutdown_request(request)
+
+    def drop_connections(self) -> None:
+        """A stopped Bria answers nobody: cut the keep-alive connections still open."""
+        with self.open_lock:
+            for connection in list(self.open):
+                with contextlib.suppress(OSError):
+                    connection.shutdown(socket.SHUT_RDWR)
 
     def handle_error(self, request: Any, client_address: Any) -> None:
         """A client that hangs up (killed, timed out) is normal here, not a traceback."""
@@ -92,6 +115,7 @@ class Simulator:
             return
         self._server.shutdown()
         self._server.server_close()
+        self._server.drop_connections()
         if self._thread is not None:
             self._thread.join(timeout=5)
         self._server = self._thread = None

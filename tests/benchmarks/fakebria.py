@@ -23,6 +23,9 @@ class FakeBria:
         self.calls = 0
         self._uploaded: dict[int, list[dict[str, Any]]] = {}
 
+    def backoff(self, retry: int) -> float:
+        return 0.0
+
     def _new(self, **fields: Any) -> dict[str, Any]:
         self.calls += 1
         return {"id": next(self._ids), **fields}
