@@ -18,12 +18,13 @@ from runner.bria.env import base_url_from_env, token_from_env, tuning_from_env
 from runner.budgets import RATE_WINDOW_ENV, Budgets
 from runner.engine.context import Context, RunOptions, unaffected
 from runner.engine.executor import Engine, Summary
-from runner.engine.plan import Plan, plan
+from runner.engine.plan import KEPT_FOR, Plan, plan
 from runner.errors import (
     BriaRunError,
     Interrupted,
     LeaseLost,
     Problem,
+    StaleModel,
     StateError,
     StateMissing,
     StepCrashed,
@@ -210,6 +211,10 @@ def _run_locked(pipeline: Pipeline, store: Store, api: Api, options: RunOptions,
     hashes = dict(pipeline.image_hashes)
     the_plan = plan_from_state(pipeline, store, hashes, retrain=options.retrain,
                                keep_model=options.keep_model)
+    if the_plan.blocked:  # refused before a cost is announced
+        raise StaleModel(list(the_plan.blocked))
+    if the_plan.kept_for is not None:
+        _remember_keep(store, the_plan.kept_for, options.keep_model, reporter)
     work = [s for s in the_plan.steps if s.is_work]
     reporter.emit(EventKind.PLAN, text=plan_summary(the_plan), credits=the_plan.credits,
                   uploads=sum(1 for s in work if s.kind == "upload"),
@@ -320,6 +325,18 @@ def plan_from_state(
     return the_plan
 
 
+def _remember_keep(store: Store, kept_for: str, asked: bool, reporter: Reporter) -> None:
+    """``--keep-model`` holds for these training inputs until they change again."""
+    if asked:
+        store.set_meta(KEPT_FOR, kept_for)
+        text = ("--keep-model is remembered: later runs keep this model until the training "
+                "inputs change again (--retrain trains a new one)")
+    else:
+        text = ("keeping the earlier model, as --keep-model chose for these training inputs "
+                "(--retrain trains a new one)")
+    reporter.emit(EventKind.NOTICE, message=text)
+
+
 def _lock_broken(reporter: Reporter, holder: Holder) -> None:
     reporter.emit(EventKind.NOTICE, message=(
         f"took over the lock of a bria-run that is gone (pid {holder.pid} on {holder.host}, "
@@ -371,11 +388,14 @@ class Snapshot:
 
 def snapshot(target: Target, *, retrain: bool = False, keep_model: bool = False) -> Snapshot:
     """Read the state and plan against it; sends nothing, writes nothing."""
+    from runner.display.render import PAID_OPS
     from runner.state.lock import live_holder
 
     warnings: list[Problem] = []
     with open_recorded(target, warnings) as (pipeline, store, recorded, location):
         lock = live_holder(store) if store is not None else None
+        if store is not None:
+            recorded.paid = store.paid_intents(PAID_OPS)
         the_plan = plan(pipeline, recorded, pipeline.image_hashes, retrain=retrain,
                         keep_model=keep_model)
         return Snapshot(the_plan, recorded, location, lock, tuple(warnings))

@@ -25,6 +25,7 @@ class EventKind(StrEnum):
     GALLERY = "gallery"  # the results page was written (path, outcome)
     INTERRUPTED = "interrupted"  # Ctrl-C or SIGTERM stopped the run
     RECONCILED = "reconciled"  # an unknown POST outcome was found at Bria (op, remote_id)
+    ADOPTED = "adopted"  # a resource found at Bria by its name was used, not created (what, remote_id)
     RESENDING = "resending"  # an unknown POST outcome is sent again (op, proven)
     LOCK_BROKEN = "lock_broken"  # a dead runner's lock was broken (pid, host, why)
 

@@ -58,9 +58,8 @@ def test_long_outage_ends_with_a_clear_error_and_a_resumable_state(tmp_path: Pat
         assert "run the same command again" in str(caught.value)
         project = store.load().current("project")
         assert project is not None and project.status == "failed"
-        # One POST, outcome unknown (the list endpoint could not be asked either): nothing is
-        # re-sent blindly; the next run reconciles first.
-        assert [i.outcome for i in store.intents_of(project.id)] == [None]
+        # The look-up by name that comes before any create failed: nothing was sent at all.
+        assert store.intents_of(project.id) == []
     with Simulator(SimConfig(token=TOKEN, training_seconds=0.3, generation_seconds=0.05)) as sim:
         identity_now = ApiIdentity("real", "http://bria.test")
         up = BriaClient(sim.base_url, TOKEN, rpm=None)
@@ -69,7 +68,7 @@ def test_long_outage_ends_with_a_clear_error_and_a_resumable_state(tmp_path: Pat
         assert engine.summary.images == 1
         stats = sim.stats()
         assert stats["created"]["projects"] == 1 and stats["duplicates"]["projects"] == 0
-        assert stats["calls"]["GET /v1/tailored-gen/projects"] == 1  # reconciled before sending
+        assert stats["calls"]["GET /v1/tailored-gen/projects"] == 1  # looked up before sending
 
 
 def test_big_identity_samples_are_sent_scaled_down(tmp_path: Path) -> None:

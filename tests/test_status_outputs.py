@@ -96,7 +96,7 @@ def test_status_json_agrees_with_outputs_and_what_was_charged(in_folder: Finishe
     assert status["lock"] is None
     assert status["state"] == str(in_folder.folder.resolve() / "state" / "luna.sqlite")
     text = invoke("status", "luna.yaml").stdout
-    assert "Completed" in text and "credits spent (estimate): 89" in text
+    assert "Completed" in text and "credits spent: 89 (1 training(s), 3 image(s)" in text
 
 
 LOCATIONS = [

@@ -61,7 +61,7 @@ class LiveReporter:
             self.training = {**data, "seen": time.monotonic()}
         elif kind == "wait":
             self.waits[str(data.get("endpoint"))] = time.monotonic() + float(data.get("seconds", 0))
-        elif kind in ("notice", "plan", "moved", "finished", "gallery", "outage"):
+        elif kind in ("notice", "plan", "moved", "finished", "gallery", "outage", "adopted"):
             line = describe(kind, key, data)
             if line:
                 self.notes = (self.notes + [line])[-4:]

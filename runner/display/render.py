@@ -85,6 +85,7 @@ def status_data(the_plan: Plan, recorded: Recorded, location: str,
         "training_steps": training,
         "scenes": scenes,
         "credits_spent": credits_spent(recorded, the_plan),
+        "paid": spending(recorded),
         "lock": lock,
     }
 
@@ -92,7 +93,11 @@ def status_data(the_plan: Plan, recorded: Recorded, location: str,
 def _model(recorded: Recorded, the_plan: Plan) -> dict[str, Any] | None:
     if the_plan.pipeline.training.model_id is not None:
         return {"id": the_plan.pipeline.training.model_id, "status": "given in the file"}
-    train = recorded.current("train")
+    planned = next((s for s in the_plan.steps if s.kind == "train"), None)
+    # The model the planned scenes use (an undone edit goes back to an earlier one), else the
+    # one trained last.
+    train = (recorded.find("train", planned.fingerprint) if planned else None) \
+        or recorded.current("train")
     if train is None:
         return None
     started = train.started_at or 0.0
@@ -102,25 +107,52 @@ def _model(recorded: Recorded, the_plan: Plan) -> dict[str, Any] | None:
             "elapsed_seconds": round((end or started) - started, 1)}
 
 
+PAID_OPS = ("start_training", "generate")
+
+
+def spending(recorded: Recorded) -> dict[str, int]:
+    """What this state paid for, from its recorded requests, each counted once: a training
+    per model whose start landed (a resume or a poll never counts again), and an image per
+    generation job that landed (a regenerated image is paid twice, and counted twice).
+    Resources adopted by name were paid before this state existed and are not counted."""
+    trainings = {i.remote_id for i in recorded.paid if i.op == "start_training"}
+    images = sum(1 for i in recorded.paid if i.op == "generate")
+    return {"trainings": len(trainings), "images": images}
+
+
 def credits_spent(recorded: Recorded, the_plan: Plan) -> float:
-    prices = the_plan.pipeline.prices
-    trainings = sum(1 for row in recorded.steps.get("train", []) if row.remote_id)
-    images = len({a.step_id for a in recorded.artifacts})
-    return trainings * prices.training + images * prices.image
+    prices, paid = the_plan.pipeline.prices, spending(recorded)
+    return paid["trainings"] * prices.training + paid["images"] * prices.image
 
 
 def outputs_data(recorded: Recorded, the_plan: Plan) -> dict[str, Any]:
     planned = {(s.key, s.fingerprint) for s in the_plan.steps if s.kind == "scene"}
     step_ids = {row.id for key, rows in recorded.steps.items() for row in rows
                 if (key, row.fingerprint) in planned and row.status == "done"}
+    made_by = _models_of_steps(recorded, the_plan)
     files = [
         {"scene": a.scene, "variation": a.variation, "path": a.path, "seed": a.seed,
-         "sha256": a.sha256, "exists": Path(a.path).exists()}
+         "sha256": a.sha256, "exists": Path(a.path).exists(), "model_id": made_by.get(a.step_id)}
         for a in recorded.artifacts if a.is_current and a.step_id in step_ids
     ]
     model = _model(recorded, the_plan)
     return {"pipeline": the_plan.pipeline.name, "model_id": model and model.get("id"),
             "files": sorted(files, key=lambda f: (f["scene"], f["variation"]))}
+
+
+def _models_of_steps(recorded: Recorded, the_plan: Plan) -> dict[int, int | None]:
+    """The model that made each scene row's image: as recorded when it was made, else the
+    model its inputs name (the train row of that fingerprint, or the file's model_id)."""
+    found: dict[int, int | None] = {}
+    for rows in (recorded.steps.get(s.key, ()) for s in the_plan.steps if s.kind == "scene"):
+        for row in rows:
+            made = row.outputs.get("model_id")
+            if made is None:
+                ref = row.outputs.get("inputs", {}).get("model", {})
+                train = recorded.find("train", str(ref.get("model", "")))
+                made = ref.get("model_id") or (train.remote_id if train else None)
+            found[row.id] = int(made) if made is not None else None
+    return found
 
 
 def status_text(data: dict[str, Any]) -> str:
@@ -138,7 +170,9 @@ def status_text(data: dict[str, Any]) -> str:
     for scene in data["scenes"]:
         where = f"  {scene['output']}" if scene["output"] else ""
         lines.append(f"  {scene['key']:<32} {scene['state']:<8}{where}")
-    lines.append(f"credits spent (estimate): {data['credits_spent']:g}")
+    paid = data["paid"]
+    lines.append(f"credits spent: {data['credits_spent']:g} ({paid['trainings']} training(s), "
+                 f"{paid['images']} image(s), at the file's prices)")
     if data["lock"]:
         lock = data["lock"]
         lines.append(f"running now: pid {lock['pid']} on {lock['host']} since {lock['since']}")

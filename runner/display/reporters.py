@@ -90,13 +90,16 @@ def describe(kind: EventKind, key: str | None, data: dict[str, Any]) -> str | No
         return f"training model {data.get('model_id')}: {data.get('status')}{elapsed}"
     if kind == "scene":
         state = data.get("state")
+        if state == "recognised":
+            return f"{key}: its image is already in place ({_shown(str(data.get('path')))}, " \
+                   "as recorded beside it): kept, not generated again"
         return f"{key}: {state}" + (f" ({data['reason']})" if data.get("reason") else "") \
             if state in ("regenerating",) else None
     if kind == "wait":
         return f"rate limit: waiting {data.get('seconds', 0):.1f}s for {data.get('endpoint')}"
     if kind == "outage":
         return outage_line(data)
-    if kind in ("notice", "moved"):
+    if kind in ("notice", "moved", "adopted"):
         return data.get("message") or f"{key}: kept earlier output at {data.get('dst')}"
     if kind == "gallery":
         # After a finished run the last line names the page; here only before an error.

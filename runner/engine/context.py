@@ -67,6 +67,9 @@ class Context:
     ids: dict[str, int] = field(default_factory=dict)  # project, dataset, model
     hashes: dict[Path, str] = field(default_factory=dict)  # sha256 of every input image
     pause: Callable[[float], None] | None = None  # tests inject a sleep that takes no time
+    adopted: set[str] = field(default_factory=set)  # step kinds found at Bria by name this run
+    created: set[str] = field(default_factory=set)  # step kinds sent (created) this run
+    listings: dict[str, list[dict[str, Any]]] = field(default_factory=dict)  # asked once a run
     pacer: JobPacer = field(init=False)
     resent: set[tuple[int, str]] = field(default_factory=set)  # see Remote.resent
 

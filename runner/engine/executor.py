@@ -88,6 +88,13 @@ class Engine:
         for step in self.ctx.plan.steps:
             if STEPS[step.kind].names_resource and not step.is_work and step.remote_id:
                 self.ctx.ids[step.kind] = int(step.remote_id)
+            if step.revived and step.kind in TRAINING_KINDS:
+                # An edit undone: the earlier rows are the ones in use again, said before any
+                # image is made, so status, outputs and the gallery name the model really used.
+                self.ctx.store.begin_step(step.key, step.kind, step.fingerprint)
+                if step.kind == StepKind.TRAIN:
+                    self.ctx.emit(EventKind.NOTICE, step.key, log=True,
+                                  message=f"switching back to an earlier model: {step.reason}")
 
     def _check_stop(self) -> None:
         if self.ctx.stop.is_set():
@@ -199,7 +206,7 @@ class Engine:
                               artifact=artifact)
         if spec.names_resource and remote_id is not None:
             ctx.ids[step.kind] = int(remote_id)
-        if spec.makes_image:
+        if spec.makes_image and not outputs.get("recognised"):
             self.summary.images += 1
         self.summary.done.append(step.key)
         ctx.emit(EventKind.STEP, step.key, kind=step.kind, state="done", remote_id=remote_id,

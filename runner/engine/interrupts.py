@@ -26,8 +26,11 @@ def graceful_interrupts(stop: threading.Event, reporter: Reporter) -> Iterator[N
             os.write(2, b"\nstopped at once; the state is consistent. Run again to resume.\n")
             os._exit(EXIT_INTERRUPTED)
         stop.set()
-        reporter.emit(EventKind.NOTICE, message="stopping: no new work; finishing requests in flight "
-                                        "(Ctrl-C again to stop at once)")
+        # Said from another thread: the signal may land while this (main) thread holds the
+        # reporter's lock mid-line, and emitting here would then wait for itself forever.
+        threading.Thread(target=reporter.emit, args=(EventKind.NOTICE,), daemon=True, kwargs={
+            "message": "stopping: no new work; finishing requests in flight "
+                       "(Ctrl-C again to stop at once)"}).start()
 
     previous = {sig: signal.signal(sig, on_signal) for sig in (signal.SIGINT, signal.SIGTERM)}
     try:

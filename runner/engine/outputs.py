@@ -38,8 +38,23 @@ def previous_path(path: Path, tag: str) -> Path:
 
 
 def sidecar_path(image: Path) -> Path:
-    """What an image moved aside was (prompt, seed, date): ``<n>.json`` beside it."""
+    """What an image is or was (step, fingerprint, sha256, prompt, seed, model, date):
+    ``<n>.json`` beside it, for current outputs and those moved aside alike."""
     return image.with_suffix(".json")
+
+
+def write_record(image: Path, data: dict[str, Any]) -> None:
+    """The record beside a freshly written output: what lets a lost state recognise it."""
+    _write_sidecar(sidecar_path(image), data)
+
+
+def read_record(image: Path) -> dict[str, Any]:
+    """The record beside ``image``, or {} when there is none (or it is not ours)."""
+    try:
+        data = json.loads(sidecar_path(image).read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return {}
+    return data if isinstance(data, dict) else {}
 
 
 def move_aside(path: Path, tag: str, about: dict[str, Any] | None = None) -> Path | None:
@@ -57,6 +72,7 @@ def move_aside(path: Path, tag: str, about: dict[str, Any] | None = None) -> Pat
     os.replace(path, target)
     if about is not None:
         _write_sidecar(sidecar_path(target), {**about, "moved_at": iso(time.time())})
+    sidecar_path(path).unlink(missing_ok=True)  # it spoke of the image just moved
     return target
 
 

@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import hashlib
 import re
+import time
 from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 from enum import StrEnum
@@ -34,8 +35,10 @@ TRAINING_KINDS = (StepKind.PROJECT, StepKind.DATASET, StepKind.IDENTITY, StepKin
                   StepKind.COMPLETE, StepKind.MODEL, StepKind.TRAIN)
 # Rough wall-clock figures for the estimate only (Bria: training 1-6 h, images ~10-30 s).
 TRAINING_SECONDS = 2 * 3600
+TRAINING_FLOOR_SECONDS = 5 * 60
 IMAGE_SECONDS = 20
 UPLOAD_SECONDS = 2
+KEPT_FOR = "keep_model_for"  # meta: the training inputs (train fingerprint) --keep-model kept
 # Where a file lives is not what it is (its sha256 is): moving the folder changes nothing.
 LOCATIONS = frozenset({"path"})
 
@@ -67,6 +70,8 @@ class PlannedStep:
     variation: int | None = None
     seed: int | None = None
     credits: float = 0.0
+    began: float | None = None  # a training already paid for: when it really started
+    revived: bool = False  # done before with these inputs, but not the row in use now
 
     @property
     def is_work(self) -> bool:
@@ -79,6 +84,7 @@ class Plan:
     steps: tuple[PlannedStep, ...]
     blocked: tuple[str, ...] = ()  # why the run must stop before spending training credits
     model_source: str = "train"  # train | model_id | kept (where the model comes from)
+    kept_for: str | None = None  # kept: the training inputs --keep-model was given for
 
     @property
     def has_work(self) -> bool:
@@ -91,13 +97,22 @@ class Plan:
     def by_kind(self, kind: StepKind) -> list[PlannedStep]:
         return [s for s in self.steps if s.kind == kind]
 
-    def estimate_seconds(self) -> float:
+    def estimate_seconds(self, now: float | None = None) -> float:
+        """What is left: a training in progress counts from its real start."""
         work = [s for s in self.steps if s.is_work]
         conc = max(1, self.pipeline.concurrency)
-        seconds: float = sum(TRAINING_SECONDS for s in work if s.kind == StepKind.TRAIN)
+        now = time.time() if now is None else now
+        seconds: float = sum(_training_left(s, now) for s in work if s.kind == StepKind.TRAIN)
         seconds += sum(UPLOAD_SECONDS for s in work if s.kind == StepKind.UPLOAD) / conc
         seconds += sum(IMAGE_SECONDS for s in work if s.kind == StepKind.SCENE) / conc
         return seconds
+
+
+def _training_left(step: PlannedStep, now: float) -> float:
+    if step.began is None:
+        return TRAINING_SECONDS
+    # Past the typical time it may end any moment: say a few minutes, never zero.
+    return max(TRAINING_FLOOR_SECONDS, TRAINING_SECONDS - (now - step.began))
 
 
 IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".webp")
@@ -126,6 +141,7 @@ def plan(
     """The steps a run of ``pipeline`` would take, given what ``recorded`` says is done."""
     planner = _Planner(pipeline, recorded, hashes)
     blocked: list[str]
+    kept_for: str | None = None
     if pipeline.training.model_id is not None:
         model_ref: dict[str, Any] = {"model_id": pipeline.training.model_id}
         training: list[PlannedStep] = []
@@ -134,10 +150,12 @@ def plan(
         training = planner.training_chain(retrain)
         model_ref, source, blocked = planner.model_decision(training, retrain, keep_model)
         if source == "kept":
+            kept_for = training[-1].fingerprint
             training = [planner.kept(s) for s in training]
     scenes = planner.scene_steps(model_ref)
     orphans = planner.orphans({s.key for s in training + scenes})
-    return Plan(pipeline, tuple(training + scenes + orphans), tuple(blocked), source)
+    return Plan(pipeline, tuple(training + scenes + orphans), tuple(blocked), source,
+                kept_for if source == "kept" else None)
 
 
 class _Planner:
@@ -149,7 +167,15 @@ class _Planner:
         if fp is None:
             fp = fingerprint(kind, {k: v for k, v in inputs.items() if k not in LOCATIONS})
         action, reason, remote = self._compare(key, fp, inputs)
-        return PlannedStep(key, kind, fp, action, reason, inputs, remote, **extra)
+        same = self.rec.find(key, fp) if action == Action.DONE else None
+        revived = same is not None and not same.is_current
+        if revived and kind == StepKind.TRAIN:
+            now = self.rec.current(key)
+            instead = f" instead of model {now.remote_id}" if now and now.remote_id else ""
+            reason = f"back to earlier inputs: model {remote}, trained for them, is used again" \
+                     f"{instead}"
+        return PlannedStep(key, kind, fp, action, reason, inputs, remote, revived=revived,
+                           **extra)
 
     def _compare(self, key: str, fp: str, inputs: dict[str, Any]) -> tuple[Action, str, str | None]:
         same = self.rec.find(key, fp)
@@ -193,8 +219,24 @@ class _Planner:
             "dataset": dataset.fingerprint, "version": t.version, "mode": t.mode,
             "expert": t.expert.as_params() if t.expert else None, "epoch": epoch,
         })
-        train = self.step("train", StepKind.TRAIN, {"model": model.fingerprint}, credits=self.p.prices.training)
-        return steps + [model, train]
+        train = self.step("train", StepKind.TRAIN, {"model": model.fingerprint},
+                          credits=self.p.prices.training)
+        return steps + [model, self._paid_already(train)]
+
+    def _paid_already(self, train: PlannedStep) -> PlannedStep:
+        """Waiting for a training that was started (paid) costs nothing more; its time left
+        counts from its real start."""
+        row = self.rec.find(train.key, train.fingerprint)
+        status = row.outputs.get("status") if row is not None else None
+        if not train.is_work or row is None or not row.remote_id or status in (None, "Created"):
+            return train
+        began = row.outputs.get("training_started_at", row.started_at)
+        if status in ("Failed", "Stopped"):
+            return replace(train, credits=0.0)  # it fails again, for free, until --retrain
+        return replace(train, credits=0.0,
+                       began=float(began) if isinstance(began, (int, float)) else None,
+                       reason=f"training of model {row.remote_id} {status}, paid already; "
+                              "waiting for it")
 
     def uploads(self, dataset_fp: str) -> list[PlannedStep]:
         seen: set[str] = set()
@@ -238,6 +280,10 @@ class _Planner:
             return {"model": old.fingerprint}, "kept", []
         if retrain:
             return {"model": train.fingerprint}, "train", []
+        if self.rec.meta.get(KEPT_FOR) == train.fingerprint:
+            # --keep-model was chosen for exactly these training inputs: remembered until
+            # they change again.
+            return {"model": old.fingerprint}, "kept", []
         return {"model": train.fingerprint}, "train", reasons or ["training inputs changed"]
 
     def kept(self, step: PlannedStep) -> PlannedStep:

@@ -9,12 +9,21 @@ seed, so the image is the same one.
 
 from __future__ import annotations
 
+import time
 from pathlib import Path
 from typing import Any, BinaryIO
 
 from runner.bria.jobs import poll_until_done
 from runner.engine.context import Context, Outcome
-from runner.engine.outputs import file_sha256, iso, move_aside, output_path, write_atomically
+from runner.engine.outputs import (
+    file_sha256,
+    iso,
+    move_aside,
+    output_path,
+    read_record,
+    write_atomically,
+    write_record,
+)
 from runner.engine.plan import PlannedStep
 from runner.engine.remote import Answer, ensure_remote, supersede
 from runner.errors import Interrupted, JobLost, JobTimeout, ResultExpired
@@ -27,6 +36,9 @@ ATTEMPTS = 3  # lost jobs / expired links before the scene is reported failed
 
 def do_scene(ctx: Context, step: PlannedStep, row: StepRow) -> Outcome:
     scene = ctx.pipeline.scene(step.scene or "")
+    known = _recognised(ctx, step)
+    if known is not None:
+        return known
     attempt = 1
     while True:
         try:
@@ -43,22 +55,43 @@ def do_scene(ctx: Context, step: PlannedStep, row: StepRow) -> Outcome:
             supersede(ctx.remote, row, "generate")
             continue
         # The engine records the file as an artifact together with the step's completion.
-        return url.split("?", 1)[0], {"path": str(path), "sha256": sha, "seed": seed,
-                                      "bytes": size}
+        source = url.split("?", 1)[0]
+        model_id = ctx.ids.get("model")
+        write_record(path, {"step": step.key, "fingerprint": step.fingerprint, "sha256": sha,
+                            "seed": seed, "prompt": scene.prompt, "scene": scene.name,
+                            "variation": step.variation or 1, "model_id": model_id,
+                            "source": source, "created_at": iso(time.time())})
+        return source, {"path": str(path), "sha256": sha, "seed": seed, "bytes": size,
+                        "model_id": model_id}
+
+
+def _recognised(ctx: Context, step: PlannedStep) -> Outcome | None:
+    """The image already in the outputs folder, when its record says this very step (same
+    fingerprint) made it and the file still has the recorded sha256: a state that was lost
+    or deleted recognises its own outputs and pays nothing for them."""
+    path = output_path(ctx.pipeline.outputs, step.scene or "", step.variation or 1)
+    record = read_record(path)
+    if record.get("fingerprint") != step.fingerprint or file_sha256(path) != record.get("sha256"):
+        return None
+    ctx.emit(EventKind.SCENE, step.key, state="recognised", path=str(path), log=True)
+    return record.get("source"), {"path": str(path), "sha256": record["sha256"],
+                                  "seed": record.get("seed"), "bytes": path.stat().st_size,
+                                  "model_id": record.get("model_id"), "recognised": True}
 
 
 def _result_url(ctx: Context, step: PlannedStep, row: StepRow, scene: Scene) -> tuple[str, int]:
     seed = step.seed if step.seed is not None else 0
     if ctx.pipeline.is_legacy:
         url, _ = ensure_remote(ctx.remote, row, "generate", lambda: _legacy_submit(ctx, scene, seed))
-        ctx.emit(EventKind.SCENE, step.key, state="generating")
+        ctx.emit(EventKind.SCENE, step.key, state="generating", model_id=ctx.ids.get("model"))
         _wait_url(ctx, url)
         return url, seed
     structured = _structured_prompt(ctx, step, row, scene) if scene.reference else None
     request_id, _ = ensure_remote(
         ctx.remote, row, "generate", lambda: _fibo_submit(ctx, scene, seed, structured)
     )
-    ctx.emit(EventKind.SCENE, step.key, state="generating", request_id=request_id)
+    ctx.emit(EventKind.SCENE, step.key, state="generating", request_id=request_id,
+             model_id=ctx.ids.get("model"))
     result = _wait_job(ctx, request_id)
     return str(result["image_url"]), int(result.get("seed", seed))
 
@@ -187,8 +220,14 @@ def _make_room(ctx: Context, row: StepRow, path: Path) -> None:
     if any(a.step_id == row.id and a.sha256 == existing for a in recorded):
         return  # our own earlier download of this very step: same inputs, same seed
     owner = ctx.store.step(recorded[-1].step_id) if recorded else None
-    tag = owner.fingerprint[:8] if owner else f"unrecorded-{existing[:8]}"
-    target = move_aside(path, tag, _about(owner, recorded[-1] if recorded else None, existing))
+    own = read_record(path)
+    tag = owner.fingerprint[:8] if owner else (
+        str(own["fingerprint"])[:8] if own.get("sha256") == existing and own.get("fingerprint")
+        else f"unrecorded-{existing[:8]}")
+    about = _about(owner, recorded[-1] if recorded else None, existing)
+    if owner is None and own.get("sha256") == existing:
+        about = {**own, **about}  # the state does not know it; its own record does
+    target = move_aside(path, tag, about)
     if target is not None:
         ctx.store.move_artifact(str(path), str(target))
         ctx.emit(EventKind.MOVED, row.key, src=str(path), dst=str(target), log=True)
@@ -201,6 +240,7 @@ def _about(owner: StepRow | None, artifact: ArtifactRow | None, sha256: str) -> 
         inputs = owner.outputs.get("inputs", {})
         about.update(scene=artifact.scene, variation=artifact.variation, seed=artifact.seed,
                      prompt=inputs.get("prompt"), step=owner.key,
+                     model_id=owner.outputs.get("model_id"),
                      fingerprint=owner.fingerprint, created_at=iso(owner.finished_at))
     return about
 

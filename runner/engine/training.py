@@ -8,6 +8,10 @@ reconciler that finds the resource again by its deterministic name.
 from __future__ import annotations
 
 import tempfile
+import threading
+import time
+from collections.abc import Callable
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -18,7 +22,7 @@ from runner.engine.remote import Answer, ensure_remote
 from runner.errors import Conflict, DatasetIncomplete, TrainingFailed
 from runner.events import EventKind
 from runner.pipeline.spec import ImageRef, image_key
-from runner.state.rows import StepKind, StepRow
+from runner.state.rows import IntentOutcome, StepKind, StepRow
 
 DONE_STATUSES = ("Completed",)
 FAILED_STATUSES = ("Failed", "Stopped")
@@ -34,6 +38,32 @@ def _find(items: list[dict[str, Any]], field: str, value: str) -> Answer | None:
     return (str(matches[0]["id"]), {}) if matches else None
 
 
+def _create_once(ctx: Context, row: StepRow, op: str, what: str, send: Callable[[], Answer],
+                 find: Callable[[], Answer | None], *, parent: str | None) -> Answer:
+    """``ensure_remote``, but when this state never asked for it (a new machine, a lost or
+    deleted state, another folder), first look the deterministic name up at Bria and adopt
+    what is there: a lost state never pays twice. Skipped when ``parent`` was created in
+    this very run (nothing can exist under it yet)."""
+    asked = bool(ctx.store.intents_of(row.id))
+    if not asked and (parent is None or parent not in ctx.created):
+        found = find()
+        if found is not None:
+            adopt(ctx, row, op, f"adopted {what} {found[0]} found at Bria by name", found[0])
+            return found
+    answer = ensure_remote(ctx.remote, row, op, send, find)
+    if not asked:
+        ctx.created.add(row.kind)
+    return answer
+
+
+def adopt(ctx: Context, row: StepRow, op: str, message: str, remote_id: str) -> None:
+    """Record a resource found at Bria as this step's, as an intent that was never sent."""
+    intent = ctx.store.record_intent(row.id, op)
+    ctx.store.resolve_intent(intent, IntentOutcome.ADOPTED, remote_id=remote_id)
+    ctx.adopted.add(row.kind)
+    ctx.emit(EventKind.ADOPTED, row.key, op=op, remote_id=remote_id, message=message, log=True)
+
+
 def do_project(ctx: Context, step: PlannedStep, row: StepRow) -> Outcome:
     c, name = ctx.pipeline.character, remote_name(ctx, step)
 
@@ -45,8 +75,9 @@ def do_project(ctx: Context, step: PlannedStep, row: StepRow) -> Outcome:
         )
         return str(answer["id"]), {}
 
-    project_id, _ = ensure_remote(ctx.remote, row, "create_project", send,
-                                  lambda: _find(ctx.client.list_projects(), "project_name", name))
+    project_id, _ = _create_once(
+        ctx, row, "create_project", "project", send,
+        lambda: _find(ctx.client.list_projects(), "project_name", name), parent=None)
     return project_id, {"name": name}
 
 
@@ -56,8 +87,9 @@ def do_dataset(ctx: Context, step: PlannedStep, row: StepRow) -> Outcome:
     def send() -> Answer:
         return str(ctx.client.create_dataset(project_id=project_id, name=name)["id"]), {}
 
-    dataset_id, _ = ensure_remote(ctx.remote, row, "create_dataset", send,
-                                  lambda: _find(ctx.client.list_datasets(project_id), "name", name))
+    dataset_id, _ = _create_once(
+        ctx, row, "create_dataset", "dataset", send,
+        lambda: _find(ctx.client.list_datasets(project_id), "name", name), parent="project")
     return dataset_id, {"name": name}
 
 
@@ -67,6 +99,12 @@ def do_identity(ctx: Context, step: PlannedStep, row: StepRow) -> Outcome:
     c, dataset_id = ctx.pipeline.character, ctx.ids["dataset"]
     field = "caption_prefix" if ctx.pipeline.is_legacy else "visual_schema"
     text = c.identity.text
+    if "dataset" in ctx.adopted:
+        # Found at Bria by name: a completed dataset carries its identity already (asking
+        # for a new one would differ, and a completed dataset cannot change).
+        found = ctx.client.get_dataset(dataset_id)
+        if found.get("status") == "completed" and found.get(field):
+            return None, {field: found[field]}
     if c.identity.mode == "auto":
         def send() -> Answer:
             with tempfile.TemporaryDirectory(prefix="bria-run-samples-") as tmp:
@@ -126,9 +164,30 @@ def do_upload(ctx: Context, step: PlannedStep, row: StepRow) -> Outcome:
         )
         return str(answer["id"]), {}
 
-    image_id, _ = ensure_remote(ctx.remote, row, "upload_image", send,
-                                lambda: _find(ctx.client.list_images(dataset_id), "image_name", name))
+    def find() -> Answer | None:
+        return _find(ctx.client.list_images(dataset_id), "image_name", name)
+
+    if "dataset" in ctx.adopted and not ctx.store.intents_of(row.id):
+        # An adopted dataset may already hold this image (and be closed to new ones).
+        found = _find(_listing(ctx, dataset_id), "image_name", name)
+        if found is not None:
+            ctx.store.resolve_intent(ctx.store.record_intent(row.id, "upload_image"),
+                                     IntentOutcome.ADOPTED, remote_id=found[0])
+            return found[0], {"image_name": name, "adopted": True}
+    image_id, _ = ensure_remote(ctx.remote, row, "upload_image", send, find)
     return image_id, {"image_name": name}
+
+
+_LISTING = threading.Lock()
+
+
+def _listing(ctx: Context, dataset_id: int) -> list[dict[str, Any]]:
+    """The images of an adopted dataset, asked once for all its uploads."""
+    with _LISTING:
+        key = f"images/{dataset_id}"
+        if key not in ctx.listings:
+            ctx.listings[key] = ctx.client.list_images(dataset_id)
+        return ctx.listings[key]
 
 
 def do_complete(ctx: Context, step: PlannedStep, row: StepRow) -> Outcome:
@@ -165,8 +224,9 @@ def do_model(ctx: Context, step: PlannedStep, row: StepRow) -> Outcome:
         )
         return str(answer["id"]), {}
 
-    model_id, _ = ensure_remote(ctx.remote, row, "create_model", send,
-                                lambda: _find(ctx.client.list_models(project_id), "name", name))
+    model_id, _ = _create_once(
+        ctx, row, "create_model", "model", send,
+        lambda: _find(ctx.client.list_models(project_id), "name", name), parent="dataset")
     return model_id, {"name": name}
 
 
@@ -178,8 +238,11 @@ def do_train(ctx: Context, step: PlannedStep, row: StepRow) -> Outcome:
     model_id = ctx.ids["model"]
     expert = ctx.pipeline.training.expert
 
+    seen: dict[str, Any] = {}
+
     def started() -> Answer | None:
-        status = ctx.client.get_model(model_id).get("status")
+        seen.update(ctx.client.get_model(model_id))
+        status = seen.get("status")
         return (str(model_id), {"status": status}) if status != "Created" else None
 
     def send() -> Answer:
@@ -189,16 +252,40 @@ def do_train(ctx: Context, step: PlannedStep, row: StepRow) -> Outcome:
             pass  # "training already started": exactly what we wanted
         return str(model_id), {}
 
+    asked = bool(ctx.store.intents_of(row.id))
     if started() is None:
         check_dataset_holds_plan(ctx, "start a training")
         ensure_remote(ctx.remote, row, "start_training", send, started)
         ctx.emit(EventKind.TRAINING, step.key, status="InProgress", model_id=model_id, log=True)
-    return str(model_id), wait_for_training(ctx, row, model_id)
+        since = time.time()
+    else:
+        if not asked:
+            adopt(ctx, row, "start_training", f"adopted the training of model {model_id} "
+                  f"found at Bria ({seen.get('status')}): nothing is paid again", str(model_id))
+        since = training_start(ctx, row, seen)
+    return str(model_id), wait_for_training(ctx, row, model_id, since)
 
 
-def wait_for_training(ctx: Context, row: StepRow, model_id: int) -> dict[str, Any]:
+def training_start(ctx: Context, row: StepRow, model: dict[str, Any]) -> float:
+    """When the training really began: as recorded, else Bria's ``updated_at`` of a model in
+    training (it is set when training starts), else now."""
+    recorded = ctx.store.step(row.id).outputs.get("training_started_at")
+    if isinstance(recorded, (int, float)):
+        return float(recorded)
+    stamp = model.get("updated_at")
+    if model.get("status") == "InProgress" and isinstance(stamp, str):
+        try:
+            return datetime.fromisoformat(stamp).timestamp()
+        except ValueError:
+            pass
+    return time.time()
+
+
+def wait_for_training(ctx: Context, row: StepRow, model_id: int, since: float) -> dict[str, Any]:
+    """Poll until the training ends; the elapsed time counts from its real start, so it
+    survives a resume."""
     every = ctx.options.poll_every or ctx.pipeline.training.poll_every
-    began, last = ctx.clock(), None
+    began, last = ctx.clock() - max(0.0, time.time() - since), None
     said: dict[str, str] = {}  # every explanation seen while polling; the latest wins
     while True:
         model = ctx.client.get_model(model_id)
@@ -206,12 +293,14 @@ def wait_for_training(ctx: Context, row: StepRow, model_id: int) -> dict[str, An
         said.update(failure_reasons(model))
         ctx.hooks.reach("training")
         if status != last:
-            ctx.store.update_step(row.id, remote_id=str(model_id), outputs={"status": status})
+            ctx.store.update_step(row.id, remote_id=str(model_id),
+                                  outputs={"status": status, "training_started_at": since})
             ctx.emit(EventKind.TRAINING, row.key, status=status, model_id=model_id, log=True,
                      elapsed=ctx.clock() - began)
             last = status
         if status in DONE_STATUSES:
-            return {"status": status, "generation_prefix": model.get("generation_prefix")}
+            return {"status": status, "generation_prefix": model.get("generation_prefix"),
+                    "training_started_at": since}
         if status in FAILED_STATUSES:
             raise TrainingFailed(model_id, status,
                                  tuple(f"{key}: {text}" for key, text in said.items()))

@@ -39,6 +39,7 @@ class IntentOutcome(StrEnum):
     UNANSWERED = "unanswered"  # no answer and no list endpoint to ask: sent again
     ABSENT = "absent"  # no answer, and the list endpoints show nothing was made
     SUPERSEDED = "superseded"  # landed, but its result was lost; a new intent replaces it
+    ADOPTED = "adopted"  # never sent: Bria already had it under its deterministic name
 
 
 @dataclass(frozen=True)
@@ -104,6 +105,7 @@ class Recorded:
     steps: dict[str, list[StepRow]] = field(default_factory=dict)  # key -> rows, newest last
     artifacts: list[ArtifactRow] = field(default_factory=list)
     meta: dict[str, str] = field(default_factory=dict)
+    paid: list[IntentRow] = field(default_factory=list)  # read by `status` only (paid_intents)
 
     def current(self, key: str) -> StepRow | None:
         rows = [r for r in self.steps.get(key, ()) if r.is_current]

@@ -433,6 +433,15 @@ class Store:
         with self.transaction() as conn:
             conn.execute(_UPDATE_INTENT, {"b_id": intent_id, **values})
 
+    def paid_intents(self, ops: tuple[str, ...]) -> list[IntentRow]:
+        """The intents of ``ops`` that made something Bria charges for (landed, found again,
+        or landed and later superseded): what `status` counts as credits spent, once each."""
+        paid = (IntentOutcome.LANDED, IntentOutcome.RECONCILED, IntentOutcome.SUPERSEDED)
+        query = (select(intents).where(intents.c.op.in_(ops), intents.c.outcome.in_(paid))
+                 .order_by(intents.c.id))
+        with self.engine.connect() as conn:
+            return [intent_row(r) for r in conn.execute(query)]
+
     # --- artifacts, events, file hashes --------------------------------------------------
 
     def artifacts_at(self, path: str) -> list[ArtifactRow]:
