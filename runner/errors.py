@@ -27,6 +27,7 @@ exits 1, ``Interrupted`` exits 130.
     ├── ResultExpired              a result link stopped serving before download
     ├── TrainingFailed             the model ended Failed or Stopped
     ├── LegacyRetired              a legacy (light/max) route or field is no longer served
+    ├── CaptionSealed              a caption change reached a dataset that is already completed
     ├── StaleModel                 training inputs changed; needs --retrain or --keep-model
     ├── DatasetIncomplete          Bria's dataset lacks declared images: no training on part
     ├── ResourceGone               Bria no longer knows a recorded project, dataset or model
@@ -409,6 +410,21 @@ class StaleModel(BriaRunError):
         return (
             f"the trained model is stale: {why}. Nothing was spent. Run again with --retrain "
             f"to train a new model (about 50-100 credits), or --keep-model to go on with the old one."
+        )
+
+
+class CaptionSealed(BriaRunError):
+    """Bria refuses caption changes on a completed dataset (409)."""
+
+    def __init__(self, dataset_id: int, image_name: str) -> None:
+        super().__init__()
+        self.dataset_id, self.image_name = dataset_id, image_name
+
+    def message(self) -> str:
+        return (
+            f"caption of {self.image_name}: dataset {self.dataset_id} is already completed, and "
+            f"Bria refuses caption changes on a completed dataset. Run again with --retrain to "
+            f"build a new dataset with the new captions and train on it (about 50-100 credits)."
         )
 
 

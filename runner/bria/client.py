@@ -247,11 +247,16 @@ class BriaClient(LegacyRoutes):
         found = self._call("POST", f"{TG}/datasets/{{id}}/images", body, id=dataset_id)
         return as_dict(found)
 
-    def update_image_caption(self, dataset_id: int, image_id: int, caption: str) -> dict[str, Any]:
-        """Set one image's caption (Bria marks it ``caption_source: manual``); draft only."""
+    def update_image_caption(
+        self, dataset_id: int, image_id: int, caption: str | None
+    ) -> dict[str, Any]:
+        """Set one image's caption (Bria marks it ``caption_source: manual``), or with None
+        let Bria write it again (``regenerate_caption``). Draft datasets only (else 409)."""
         template = f"{TG}/datasets/{{dataset_id}}/images/{{image_id}}"
-        return as_dict(self._call("PUT", template, {"caption": caption},
-                                  dataset_id=dataset_id, image_id=image_id))
+        body: dict[str, Any] = ({"caption": caption} if caption is not None
+                                else {"regenerate_caption": True})
+        return as_dict(self._call("PUT", template, body, dataset_id=dataset_id,
+                                  image_id=image_id))
 
     # --- identity -----------------------------------------------------------------------
 

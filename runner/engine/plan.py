@@ -32,7 +32,7 @@ from runner.state.fingerprint import canonical, derived_seed, fingerprint, finge
 from runner.state.rows import Recorded, StepKind, StepRow, StepStatus
 
 TRAINING_KINDS = (StepKind.PROJECT, StepKind.DATASET, StepKind.IDENTITY, StepKind.UPLOAD,
-                  StepKind.COMPLETE, StepKind.MODEL, StepKind.TRAIN)
+                  StepKind.CAPTION, StepKind.COMPLETE, StepKind.MODEL, StepKind.TRAIN)
 # Rough wall-clock figures for the estimate only (Bria: training 1-6 h, images ~10-30 s).
 TRAINING_SECONDS = 2 * 3600
 TRAINING_FLOOR_SECONDS = 5 * 60
@@ -149,6 +149,10 @@ def plan(
     else:
         training = planner.training_chain(retrain)
         model_ref, source, blocked = planner.model_decision(training, retrain, keep_model)
+        if planner.sealed and not retrain and source == "train":
+            why = (f"captions changed after the dataset was completed "
+                   f"({', '.join(planner.sealed)}); a new dataset is needed")
+            blocked = [*blocked, why]
         if source == "kept":
             kept_for = training[-1].fingerprint
             training = [planner.kept(s) for s in training]
@@ -161,6 +165,7 @@ def plan(
 class _Planner:
     def __init__(self, pipeline: Pipeline, recorded: Recorded, hashes: Mapping[Path, str]):
         self.p, self.rec, self.hashes = pipeline, recorded, hashes
+        self.sealed: list[str] = []  # caption steps changed after their dataset was completed
 
     def step(self, key: str, kind: StepKind, inputs: dict[str, Any], fp: str | None = None,
              **extra: Any) -> PlannedStep:
@@ -201,23 +206,26 @@ class _Planner:
             "pipeline": self.p.name, "ip_type": c.type, "ip_medium": c.medium,
             "ip_name": c.name, "ip_description": c.description, **self._rebuilt("project", retrain),
         })
-        shas = sorted({image_key(image, self.hashes) for image in c.images})
-        dataset = self.step("dataset", StepKind.DATASET, {
-            "project": project.fingerprint, "legacy": self.p.is_legacy, "images": shas,
-            "identity": [c.identity.mode, c.identity.text, c.identity.samples],
-            "increase_resolution": c.increase_resolution,
-            "content_moderation": c.content_moderation, **self._rebuilt("dataset", retrain),
-        })
+        dataset = self.dataset(project.fingerprint, retrain, reopen=False)
+        uploads = self.uploads(dataset.fingerprint)
+        captions, digest = self.captions(uploads)
+        if self.sealed and retrain:
+            # The dataset was completed with other captions: Bria refuses caption changes
+            # on a completed dataset, so --retrain builds a new one (and everything after).
+            dataset = self.dataset(project.fingerprint, retrain, reopen=True)
+            uploads = self.uploads(dataset.fingerprint)
+            captions, digest = self.captions(uploads)
         steps = [project, dataset]
         if c.identity.mode == "auto" or c.identity.text:
             steps.append(self.step("identity", StepKind.IDENTITY, {"dataset": dataset.fingerprint}))
-        steps += self.uploads(dataset.fingerprint)
-        steps.append(self.step("complete", StepKind.COMPLETE, {"dataset": dataset.fingerprint}))
+        steps += uploads + captions
+        steps.append(self.step("complete", StepKind.COMPLETE, {"dataset": dataset.fingerprint,
+                                                               **digest}))
         bump = self._retry_failed(retrain) or self._is_gone("model", retrain)
         epoch = int(self.rec.meta.get("model_epoch", "0")) + (1 if bump else 0)
         model = self.step("model", StepKind.MODEL, {
             "dataset": dataset.fingerprint, "version": t.version, "mode": t.mode,
-            "expert": t.expert.as_params() if t.expert else None, "epoch": epoch,
+            "expert": t.expert.as_params() if t.expert else None, "epoch": epoch, **digest,
         })
         train = self.step("train", StepKind.TRAIN, {"model": model.fingerprint},
                           credits=self.p.prices.training)
@@ -237,6 +245,50 @@ class _Planner:
                        began=float(began) if isinstance(began, (int, float)) else None,
                        reason=f"training of model {row.remote_id} {status}, paid already; "
                               "waiting for it")
+
+    def dataset(self, project_fp: str, retrain: bool, *, reopen: bool) -> PlannedStep:
+        c = self.p.character
+        shas = sorted({image_key(image, self.hashes) for image in c.images})
+        rebuilt = self._rebuilt("dataset", retrain)
+        if reopen:
+            rebuilt = {"rebuild": rebuilt.get("rebuild", 0) + 1}
+        return self.step("dataset", StepKind.DATASET, {
+            "project": project_fp, "legacy": self.p.is_legacy, "images": shas,
+            "identity": [c.identity.mode, c.identity.text, c.identity.samples],
+            "increase_resolution": c.increase_resolution,
+            "content_moderation": c.content_moderation, **rebuilt,
+        })
+
+    def captions(self, uploads: list[PlannedStep]) -> tuple[list[PlannedStep], dict[str, str]]:
+        """A step per image with its own caption, and the digest of them all (``{}`` without
+        captions, so caption-less files keep their fingerprints). ``self.sealed`` names the
+        changed ones whose dataset was already completed."""
+        steps, pairs = [], []
+        texts = {image_name(i, image_key(i, self.hashes)): t for i, t in self.p.character.captions}
+        for upload in uploads:
+            name = str(upload.inputs["image_name"])
+            text = texts.get(name)
+            if text is None and not self._had_caption(name):
+                continue
+            if text is not None:
+                pairs.append([name, text])
+            # caption None: the file no longer gives one; Bria writes its own again
+            steps.append(self.step(f"caption/{name}", StepKind.CAPTION, {
+                "upload": upload.fingerprint, "image_name": name, "caption": text}))
+        digest = {"captions": fingerprint("captions", {"all": sorted(pairs)})} if pairs else {}
+        closed = self.rec.current("complete")
+        was = closed.outputs.get("inputs", {}) if closed is not None else {}
+        if closed is not None and closed.status == StepStatus.DONE \
+                and was.get("dataset") == (uploads[0].inputs["dataset"] if uploads else None) \
+                and was.get("captions") != digest.get("captions"):
+            self.sealed = [s.key for s in steps if s.action != Action.DONE] or ["a caption removed"]
+        else:
+            self.sealed = []
+        return steps, digest
+
+    def _had_caption(self, name: str) -> bool:
+        old = self.rec.current(f"caption/{name}")
+        return old is not None and old.outputs.get("inputs", {}).get("caption") is not None
 
     def uploads(self, dataset_fp: str) -> list[PlannedStep]:
         seen: set[str] = set()

@@ -16,6 +16,7 @@ from runner.engine.gone import forget_gone, remember_rebuild
 from runner.engine.plan import PlannedStep
 from runner.engine.scene import do_scene
 from runner.engine.training import (
+    do_caption,
     do_complete,
     do_dataset,
     do_identity,
@@ -49,6 +50,7 @@ STEPS: dict[StepKind, StepSpec] = {
     StepKind.DATASET: StepSpec(do_dataset, names_resource=True, before=remember_rebuild),
     StepKind.IDENTITY: StepSpec(do_identity),
     StepKind.UPLOAD: StepSpec(do_upload, is_concurrent=True),
+    StepKind.CAPTION: StepSpec(do_caption),
     StepKind.COMPLETE: StepSpec(do_complete),
     StepKind.MODEL: StepSpec(do_model, names_resource=True, before=_remember_epoch),
     StepKind.TRAIN: StepSpec(do_train),

@@ -19,7 +19,7 @@ from runner.bria.failures import failure_reasons
 from runner.engine.context import Context, Outcome
 from runner.engine.plan import PlannedStep
 from runner.engine.remote import Answer, ensure_remote
-from runner.errors import Conflict, DatasetIncomplete, TrainingFailed
+from runner.errors import CaptionSealed, Conflict, DatasetIncomplete, TrainingFailed
 from runner.events import EventKind
 from runner.pipeline.spec import ImageRef, image_key
 from runner.state.rows import IntentOutcome, StepKind, StepRow
@@ -188,6 +188,21 @@ def _listing(ctx: Context, dataset_id: int) -> list[dict[str, Any]]:
         if key not in ctx.listings:
             ctx.listings[key] = ctx.client.list_images(dataset_id)
         return ctx.listings[key]
+
+
+def do_caption(ctx: Context, step: PlannedStep, row: StepRow) -> Outcome:
+    """Set one uploaded image's own caption with Bria's image-update endpoint (a PUT: safe to
+    repeat). Only this image's caption is sent; a completed dataset refuses it (409)."""
+    dataset_id, name = ctx.ids["dataset"], str(step.inputs["image_name"])
+    text = step.inputs["caption"]
+    found = _find(ctx.client.list_images(dataset_id), "image_name", name)
+    if found is None:
+        raise DatasetIncomplete(dataset_id, [name], 1, "set its caption")
+    try:
+        ctx.client.update_image_caption(dataset_id, int(found[0]), text)
+    except Conflict as exc:
+        raise CaptionSealed(dataset_id, name) from exc
+    return found[0], {"image_name": name, "caption": text}
 
 
 def do_complete(ctx: Context, step: PlannedStep, row: StepRow) -> Outcome:

@@ -12,8 +12,10 @@ content checks. Any of them may instead be an https:// URL: it is passed to Bria
 from __future__ import annotations
 
 import difflib
+import json
 import os
 from pathlib import Path
+from typing import Any
 from urllib.parse import urlsplit
 
 from runner.errors import Problem
@@ -46,6 +48,7 @@ class FileChecker:
         self.problems: list[Problem] = []
         self.hashes: dict[Path, str] = {}  # sha256 of every accepted image: the plan needs them
         self.training: tuple[ImageRef, ...] = ()
+        self.captions: dict[ImageRef, str] = {}  # of the {file, caption} entries
 
     def add(self, at: Path_, message: str, hint: str | None = None,
             severity: str = "error") -> None:
@@ -59,14 +62,18 @@ class FileChecker:
         except ValueError:
             return f"`{path}`"
 
-    def training_images(self, entries: str | list[str], *, version: str,
+    def training_images(self, entries: str | list[Any], *, version: str,
                         increase_resolution: bool) -> tuple[ImageRef, ...]:
-        """Resolved, sorted, de-duplicated training images; problems recorded on the way."""
+        """Resolved, sorted, de-duplicated training images; problems recorded on the way.
+        An entry ``{file, caption}`` names one image and records its caption."""
         at: Path_ = ("character", "images")
         listed = [(at, entries)] if isinstance(entries, str) else [
             ((*at, i), entry) for i, entry in enumerate(entries)]
         origin: dict[ImageRef, Path_] = {}
         for where, entry in listed:
+            if isinstance(entry, dict):
+                self._captioned(entry, (*where, "file"), origin)
+                continue
             for found in self._expand(entry, where):
                 origin.setdefault(found, where)
         paths = tuple(sorted(origin, key=str))
@@ -128,6 +135,17 @@ class FileChecker:
                      f"needs at least {GOOD_SIDE} px on the short side",
                      "use larger images or set increase_resolution: true")
         return info
+
+    def _captioned(self, entry: dict[str, Any], at: Path_,
+                   origin: dict[ImageRef, Path_]) -> None:
+        file = str(entry["file"])
+        if not is_url_like(file) and (is_glob(file) or self._absolute(file).is_dir()):
+            self.add(at, f"`{file}` is a {'glob' if is_glob(file) else 'folder'}; an entry "
+                     "with a caption names one image", "list the image's own file")
+            return
+        for found in self._expand(file, at):
+            origin.setdefault(found, at)
+            self.captions[found] = caption_text(entry["caption"])
 
     def _url(self, value: str, at: Path_) -> str | None:
         problem = url_problem(value)
@@ -215,3 +233,10 @@ def url_problem(value: str) -> str | None:
     if not parts.hostname:
         return f"`{value}` names no host"
     return None
+
+
+def caption_text(caption: Any) -> str:
+    """A caption as Bria takes it: a mapping as a JSON object string, text as it is."""
+    if isinstance(caption, dict):
+        return json.dumps(caption, sort_keys=True, ensure_ascii=False)
+    return str(caption)

@@ -137,7 +137,7 @@ def build(doc: Document, path: Path, checked: FileChecker) -> Pipeline:
     return Pipeline(
         path=path.resolve(),
         name=data["name"],
-        character=_character(data["character"], checked.training),
+        character=_character(data["character"], checked.training, checked.captions),
         training=_training(data.get("training", {})),
         scenes=tuple(_scene(doc, i, scene, generation.get("defaults", {}), base,
                             _is_legacy(data)) for i, scene in enumerate(data["scenes"])),
@@ -150,7 +150,8 @@ def build(doc: Document, path: Path, checked: FileChecker) -> Pipeline:
     )
 
 
-def _character(c: dict[str, Any], images: tuple[ImageRef, ...]) -> Character:
+def _character(c: dict[str, Any], images: tuple[ImageRef, ...],
+               captions: dict[ImageRef, str]) -> Character:
     identity = c.get("identity", "auto")
     samples = c.get("identity_samples", max(1, min(DEFAULT_SAMPLES, len(images))))
     if identity == "auto":
@@ -166,7 +167,8 @@ def _character(c: dict[str, Any], images: tuple[ImageRef, ...]) -> Character:
         medium=c["medium"], images=images, identity=ident,
         description=" ".join(c["description"].split()) if "description" in c else None,
         increase_resolution=c.get("increase_resolution", True),
-        content_moderation=c.get("content_moderation", False))
+        content_moderation=c.get("content_moderation", False),
+        captions=tuple(sorted(captions.items(), key=lambda pair: str(pair[0]))))
 
 
 def _training(t: dict[str, Any]) -> Training:

@@ -10,6 +10,7 @@ in one go.
 
 from __future__ import annotations
 
+import json
 import re
 from pathlib import Path
 from typing import Any
@@ -97,11 +98,32 @@ def _character(r: _Rules) -> None:
               "at most 6 words saying what the character is, e.g. `girl with blue hair`; "
               "Bria sends it as ip_description to caption and recognise the character")
     _identity(r, character.get("identity"))
+    _captions(r, character.get("images"))
     samples = character.get("identity_samples")
     low, high = SAMPLES["legacy" if r.is_legacy else "fibo"]
     if isinstance(samples, int) and not isinstance(samples, bool) and not low <= samples <= high:
         r.add(("character", "identity_samples"),
               f"{samples} is outside {low}-{high}, the range for {r.version}")
+
+
+def _captions(r: _Rules, images: Any) -> None:
+    """fibo captions are JSON objects (Bria: "a string containing a valid JSON structure");
+    legacy captions continue the caption prefix as plain text."""
+    for i, entry in enumerate(images if isinstance(images, list) else []):
+        caption = entry.get("caption") if isinstance(entry, dict) else None
+        at = ("character", "images", i, "caption")
+        if isinstance(caption, dict) and r.is_legacy:
+            r.add(at, f"{r.version} captions are plain text", "write the caption as text")
+        elif isinstance(caption, str) and not r.is_legacy and not _is_json_object(caption):
+            r.add(at, "a fibo caption must be a JSON object (Bria takes \"a valid JSON "
+                  "structure\")", "write it as a mapping, e.g. `caption: {action: waving}`")
+
+
+def _is_json_object(text: str) -> bool:
+    try:
+        return isinstance(json.loads(text), dict)
+    except ValueError:
+        return False
 
 
 def _identity(r: _Rules, identity: Any) -> None:

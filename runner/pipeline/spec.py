@@ -51,6 +51,12 @@ class Character:
     description: str | None = None  # ip_description
     increase_resolution: bool = True
     content_moderation: bool = False
+    # (image, caption) for the training images given as {file, caption}: fibo's captions are
+    # JSON object strings (Bria: "a valid JSON structure"), legacy ones plain text.
+    captions: tuple[tuple[ImageRef, str], ...] = ()
+
+    def caption_of(self, image: ImageRef) -> str | None:
+        return next((text for of, text in self.captions if of == image), None)
 
 
 @dataclass(frozen=True)

@@ -17,6 +17,7 @@ class StepKind(StrEnum):
     DATASET = "dataset"
     IDENTITY = "identity"
     UPLOAD = "upload"
+    CAPTION = "caption"  # an image's own caption, set after its upload
     COMPLETE = "complete"
     MODEL = "model"
     TRAIN = "train"
