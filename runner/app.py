@@ -210,7 +210,7 @@ def _run_locked(pipeline: Pipeline, store: Store, api: Api, options: RunOptions,
 
     hashes = dict(pipeline.image_hashes)
     the_plan = plan_from_state(pipeline, store, hashes, retrain=options.retrain,
-                               keep_model=options.keep_model)
+                               keep_model=options.keep_model, restore=options.restore)
     if the_plan.blocked:  # refused before a cost is announced
         raise StaleModel(list(the_plan.blocked))
     if the_plan.kept_for is not None:
@@ -314,14 +314,18 @@ def write_gallery_page(target: Target, retry: str) -> Path:
 def plan_from_state(
     pipeline: Pipeline, store: Store, hashes: dict[Path, str], **flags: bool
 ) -> Plan:
-    """Plan from the rows in use now; only when an input changed, look in the history for a
-    step already done with the new inputs (an edit undone) and plan again with it."""
+    """Plan from the rows in use now and the output files as they are; only when an input
+    changed, look in the history for a step already done with the new inputs (an edit undone)
+    and plan again with it."""
+    from runner.engine.outputs import output_facts
+
     recorded = store.load(with_artifacts=False, current_only=True)
-    the_plan = plan(pipeline, recorded, hashes, **flags)
+    files = output_facts(store.current_artifacts())
+    the_plan = plan(pipeline, recorded, hashes, files=files, **flags)
     changed = [(s.key, s.fingerprint) for s in the_plan.steps if s.action == "changed"]
     if changed:
         store.add_rows_for(recorded, changed)
-        the_plan = plan(pipeline, recorded, hashes, **flags)
+        the_plan = plan(pipeline, recorded, hashes, files=files, **flags)
     return the_plan
 
 
@@ -386,9 +390,12 @@ class Snapshot:
     warnings: tuple[Problem, ...] = ()  # the pipeline file's (e.g. a retired legacy model)
 
 
-def snapshot(target: Target, *, retrain: bool = False, keep_model: bool = False) -> Snapshot:
-    """Read the state and plan against it; sends nothing, writes nothing."""
+def snapshot(target: Target, *, retrain: bool = False, keep_model: bool = False,
+             restore: bool = False) -> Snapshot:
+    """Read the state and the output files and plan against them; sends nothing, writes
+    nothing."""
     from runner.display.render import PAID_OPS
+    from runner.engine.outputs import output_facts
     from runner.state.lock import live_holder
 
     warnings: list[Problem] = []
@@ -397,6 +404,7 @@ def snapshot(target: Target, *, retrain: bool = False, keep_model: bool = False)
         if store is not None:
             recorded.paid = store.paid_intents(PAID_OPS)
         the_plan = plan(pipeline, recorded, pipeline.image_hashes, retrain=retrain,
-                        keep_model=keep_model)
+                        keep_model=keep_model, files=output_facts(recorded.artifacts),
+                        restore=restore)
         return Snapshot(the_plan, recorded, location, lock, tuple(warnings))
 

@@ -198,6 +198,11 @@ _pipelines_argument = click.argument("pipelines", nargs=-1, required=True, metav
                    "training settings changed) or its training failed. Spends training credits.")
 @click.option("--keep-model", is_flag=True,
               help="Go on with the already trained model even though its inputs changed.")
+@click.option("--restore", is_flag=True,
+              help="Also restore output files altered since they were made (each altered file "
+                   "is moved aside under previous/, never deleted). Missing files are always "
+                   "restored: from the recorded result link while valid, else made again with "
+                   "the same seed (a cost: see `plan`).")
 @click.option("--rpm", type=click.IntRange(1, 100000), default=60, envvar="BRIA_RUN_RPM",
               show_default=True, help="Requests per minute per endpoint (your Bria plan's limit).")
 @click.option("--job-poll", type=click.FloatRange(0.05, 60), envvar="BRIA_RUN_JOB_POLL",
@@ -220,7 +225,7 @@ _pipelines_argument = click.argument("pipelines", nargs=-1, required=True, metav
 @click.option("-q", "--quiet", is_flag=True, help="Print only errors and the final line.")
 @_debug_option
 def run(pipelines: tuple[Path, ...], simulate: bool, state: str | None, retrain: bool,
-        keep_model: bool, rpm: int, job_poll: float | None, wait_lock: float,
+        keep_model: bool, restore: bool, rpm: int, job_poll: float | None, wait_lock: float,
         job_timeout: float, outage_tolerance: float, as_json: bool,
         quiet: bool) -> None:
     """Run PIPELINE: train the character (once) and generate every scene.
@@ -245,7 +250,7 @@ def run(pipelines: tuple[Path, ...], simulate: bool, state: str | None, retrain:
     command = "bria-run " + " ".join(sys.argv[1:]) if sys.argv[1:] else f"bria-run {pipeline}"
 
     def options_for(target: Target) -> RunOptions:
-        return RunOptions(retrain=retrain, keep_model=keep_model,
+        return RunOptions(retrain=retrain, keep_model=keep_model, restore=restore,
                           resume_command=_resume_command(target.path, simulate, state),
                           poll_every=2.0 if simulate else None,
                           job_poll=job_poll or (0.5 if simulate else 2.0),
@@ -377,19 +382,20 @@ def _each(ctx: click.Context, pipelines: tuple[Path, ...], **options: Any) -> No
 @_state_option
 @click.option("--retrain", is_flag=True, help="Plan as `run --retrain` would.")
 @click.option("--keep-model", is_flag=True, help="Plan as `run --keep-model` would.")
+@click.option("--restore", is_flag=True, help="Plan as `run --restore` would.")
 @click.option("--detailed-exitcode", is_flag=True,
               help="Exit 0 when there is nothing to do, 2 when there is work, 1 on error.")
 @click.option("--json", "as_json", is_flag=True, help="Print the plan as JSON.")
 @click.option("-v", "--verbose", is_flag=True, help="List finished steps too.")
 @click.pass_context
 def plan(ctx: click.Context, pipelines: tuple[Path, ...], simulate: bool, state: str | None,
-         retrain: bool, keep_model: bool, detailed_exitcode: bool, as_json: bool,
-         verbose: bool) -> None:
+         retrain: bool, keep_model: bool, restore: bool, detailed_exitcode: bool,
+         as_json: bool, verbose: bool) -> None:
     """Show what a run of PIPELINE would do and cost, and why. Sends nothing. Several files:
     one plan each; the exit code is the worst."""
     _each(ctx, pipelines, simulate=simulate, state=state, retrain=retrain,
-          keep_model=keep_model, detailed_exitcode=detailed_exitcode, as_json=as_json,
-          verbose=verbose)
+          keep_model=keep_model, restore=restore, detailed_exitcode=detailed_exitcode,
+          as_json=as_json, verbose=verbose)
     from runner.app import Target, snapshot
 
     pipeline = pipelines[0]
@@ -397,7 +403,7 @@ def plan(ctx: click.Context, pipelines: tuple[Path, ...], simulate: bool, state:
 
     try:
         seen = snapshot(Target(pipeline, state, simulate), retrain=retrain,
-                        keep_model=keep_model)
+                        keep_model=keep_model, restore=restore)
     except BriaRunError as exc:
         if detailed_exitcode:  # 2 means "work to do" here, so every error exits 1
             click.echo(str(exc) if isinstance(exc, PipelineInvalid) else f"error: {exc}",
@@ -466,7 +472,8 @@ def _studio(state: str | None, as_json: bool) -> None:
 @click.pass_context
 def outputs(ctx: click.Context, pipelines: tuple[Path, ...], simulate: bool, state: str | None,
             as_json: bool) -> None:
-    """List PIPELINE's output files with scene, seed and sha256, and the model id."""
+    """List PIPELINE's output files with scene, seed and sha256, and the model id; each file
+    is hashed and shown as ok, MISSING or ALTERED (`file` in --json)."""
     _each(ctx, pipelines, simulate=simulate, state=state, as_json=as_json)
     from runner.app import Target, snapshot
 
@@ -480,7 +487,8 @@ def outputs(ctx: click.Context, pipelines: tuple[Path, ...], simulate: bool, sta
         return
     click.echo(f"model: {data['model_id']}")
     for entry in data["files"]:
-        click.echo(f"{entry['path']}  seed={entry['seed']}  sha256={entry['sha256'][:16]}")
+        mark = "" if entry["file"] == "ok" else f"  {entry['file'].upper()}"
+        click.echo(f"{entry['path']}  seed={entry['seed']}  sha256={entry['sha256'][:16]}{mark}")
 
 
 @main.command()

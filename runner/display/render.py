@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 import time
-from pathlib import Path
 from typing import Any
 
+from runner.engine.outputs import output_facts
 from runner.engine.plan import TRAINING_KINDS, Plan, PlannedStep
-from runner.state.rows import Recorded
+from runner.state.rows import ArtifactRow, FileState, Recorded
 
 SYMBOLS = {"create": "+", "changed": "~", "resume": ">", "kept": "=",
            "done": " ", "orphaned": "-"}
@@ -86,8 +86,16 @@ def status_data(the_plan: Plan, recorded: Recorded, location: str,
         "scenes": scenes,
         "credits_spent": credits_spent(recorded, the_plan),
         "paid": spending(recorded),
+        "outputs": output_counts(recorded, the_plan),
         "lock": lock,
     }
+
+
+def output_counts(recorded: Recorded, the_plan: Plan) -> dict[str, int]:
+    """How many output files are ok, missing or altered (by size and modification time; a
+    file modified since it was recorded is hashed)."""
+    states = output_facts(_outputs(recorded, the_plan)).values()
+    return {state.value: sum(1 for s in states if s == state) for state in FileState}
 
 
 def _model(recorded: Recorded, the_plan: Plan) -> dict[str, Any] | None:
@@ -125,15 +133,24 @@ def credits_spent(recorded: Recorded, the_plan: Plan) -> float:
     return paid["trainings"] * prices.training + paid["images"] * prices.image
 
 
-def outputs_data(recorded: Recorded, the_plan: Plan) -> dict[str, Any]:
+def _outputs(recorded: Recorded, the_plan: Plan) -> list[ArtifactRow]:
+    """The current output files of the scenes the file plans (done ones)."""
     planned = {(s.key, s.fingerprint) for s in the_plan.steps if s.kind == "scene"}
     step_ids = {row.id for key, rows in recorded.steps.items() for row in rows
                 if (key, row.fingerprint) in planned and row.status == "done"}
+    return [a for a in recorded.artifacts if a.is_current and a.step_id in step_ids]
+
+
+def outputs_data(recorded: Recorded, the_plan: Plan) -> dict[str, Any]:
+    """Every output file with its ``file`` state: ok, missing, or altered (each is hashed)."""
+    outputs = _outputs(recorded, the_plan)
+    states = output_facts(outputs, verify=True)
     made_by = _models_of_steps(recorded, the_plan)
     files = [
         {"scene": a.scene, "variation": a.variation, "path": a.path, "seed": a.seed,
-         "sha256": a.sha256, "exists": Path(a.path).exists(), "model_id": made_by.get(a.step_id)}
-        for a in recorded.artifacts if a.is_current and a.step_id in step_ids
+         "sha256": a.sha256, "file": states[a.step_id],
+         "exists": states[a.step_id] != FileState.MISSING, "model_id": made_by.get(a.step_id)}
+        for a in outputs
     ]
     model = _model(recorded, the_plan)
     return {"pipeline": the_plan.pipeline.name, "model_id": model and model.get("id"),
@@ -170,6 +187,13 @@ def status_text(data: dict[str, Any]) -> str:
     for scene in data["scenes"]:
         where = f"  {scene['output']}" if scene["output"] else ""
         lines.append(f"  {scene['key']:<32} {scene['state']:<8}{where}")
+    counts = data["outputs"]
+    if counts["missing"] or counts["altered"]:
+        lines.append(f"outputs: {counts['ok']} ok, {counts['missing']} missing, "
+                     f"{counts['altered']} altered (a run restores missing ones; "
+                     f"`run --restore` also altered ones, keeping them aside)")
+    else:
+        lines.append(f"outputs: {counts['ok']} ok")
     paid = data["paid"]
     lines.append(f"credits spent: {data['credits_spent']:g} ({paid['trainings']} training(s), "
                  f"{paid['images']} image(s), at the file's prices)")

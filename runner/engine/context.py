@@ -42,6 +42,7 @@ StepFunction = Callable[["Context", PlannedStep, StepRow], Outcome]
 class RunOptions:
     retrain: bool = False
     keep_model: bool = False
+    restore: bool = False  # output files altered since they were recorded are restored too
     poll_every: float | None = None  # overrides training.poll_every (the simulator trains fast)
     job_poll: float = 2.0  # Bria's status cadence is 1-3 s
     grace: float = 5.0  # seconds in-flight requests may finish after the first Ctrl-C

@@ -10,12 +10,13 @@ import json
 import os
 import tempfile
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import Any, BinaryIO
 
 from runner.errors import ConfigError, DiskFull
 from runner.state.fingerprint import sha256_file
+from runner.state.rows import ArtifactRow, FileState
 
 
 @functools.lru_cache(maxsize=8)
@@ -128,3 +129,30 @@ def _raise_if_full(exc: OSError, path: Path) -> None:
 
 def file_sha256(path: Path) -> str | None:
     return sha256_file(path) if path.exists() else None
+
+
+def file_state(path: str | Path, sha256: str, *, size: int | None = None,
+               recorded_at: float | None = None, verify: bool = False) -> FileState:
+    """Whether the output at ``path`` still holds the file recorded with ``sha256``.
+
+    Without ``verify``, a file of the recorded ``size`` not modified since ``recorded_at`` is
+    taken as it was without reading it (a run looks at every output: hashing thousands of
+    images would cost seconds); any other file is hashed. ``verify`` always hashes."""
+    try:
+        stat = os.stat(path)
+    except FileNotFoundError:
+        return FileState.MISSING
+    if size is not None and stat.st_size != size:
+        return FileState.ALTERED
+    if not verify and size is not None and recorded_at is not None \
+            and stat.st_mtime <= recorded_at:
+        return FileState.OK
+    return FileState.OK if sha256_file(Path(path)) == sha256 else FileState.ALTERED
+
+
+def output_facts(artifacts: Iterable[ArtifactRow], *, verify: bool = False) -> dict[int, FileState]:
+    """The state of each current output file, by the id of the step that made it: the facts
+    the planner is given (it reads no file itself)."""
+    return {a.step_id: file_state(a.path, a.sha256, size=a.size, recorded_at=a.created_at,
+                                  verify=verify)
+            for a in artifacts if a.is_current}

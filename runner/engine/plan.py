@@ -10,6 +10,9 @@ step has an action and a reason a user can read:
 - ``kept``     the model is stale, and ``--keep-model`` keeps the old one
 - ``orphaned`` in the state but no longer in the file (outputs are kept)
 
+A done scene whose output file is missing (or altered, with ``restore``) is planned ``resume``:
+the file facts come in as data too (``files``).
+
 A model whose inputs changed after training was paid for is *stale*: its training steps
 plan as ``changed`` and ``Plan.blocked`` says why, so a run stops before spending training
 credits unless ``--retrain`` or ``--keep-model`` is given.
@@ -29,7 +32,7 @@ from urllib.parse import urlsplit
 
 from runner.pipeline.spec import ImageRef, Pipeline, Scene, image_key
 from runner.state.fingerprint import canonical, derived_seed, fingerprint, fingerprint_parts
-from runner.state.rows import Recorded, StepKind, StepRow, StepStatus
+from runner.state.rows import FileState, Recorded, StepKind, StepRow, StepStatus
 
 TRAINING_KINDS = (StepKind.PROJECT, StepKind.DATASET, StepKind.IDENTITY, StepKind.UPLOAD,
                   StepKind.CAPTION, StepKind.COMPLETE, StepKind.MODEL, StepKind.TRAIN)
@@ -137,9 +140,13 @@ def plan(
     *,
     retrain: bool = False,
     keep_model: bool = False,
+    files: Mapping[int, FileState] | None = None,
+    restore: bool = False,
 ) -> Plan:
-    """The steps a run of ``pipeline`` would take, given what ``recorded`` says is done."""
-    planner = _Planner(pipeline, recorded, hashes)
+    """The steps a run of ``pipeline`` would take, given what ``recorded`` says is done and,
+    as data like ``hashes``, what each done scene's output file is now (``files``, by step id:
+    missing ones are restored; altered ones only with ``restore``)."""
+    planner = _Planner(pipeline, recorded, hashes, files or {}, restore)
     blocked: list[str]
     kept_for: str | None = None
     if pipeline.training.model_id is not None:
@@ -163,9 +170,11 @@ def plan(
 
 
 class _Planner:
-    def __init__(self, pipeline: Pipeline, recorded: Recorded, hashes: Mapping[Path, str]):
+    def __init__(self, pipeline: Pipeline, recorded: Recorded, hashes: Mapping[Path, str],
+                 files: Mapping[int, FileState], restore: bool):
         self.p, self.rec, self.hashes = pipeline, recorded, hashes
         self.sealed: list[str] = []  # caption steps changed after their dataset was completed
+        self.files, self.restore = files, restore
 
     def step(self, key: str, kind: StepKind, inputs: dict[str, Any], fp: str | None = None,
              **extra: Any) -> PlannedStep:
@@ -189,7 +198,7 @@ class _Planner:
             # Edited back (A -> B -> A): the file on disk is B's; fetch A's image again.
             return Action.CHANGED, "back to earlier inputs; its image is fetched again", None
         if same is not None and same.status == StepStatus.DONE:
-            return Action.DONE, "done before with these inputs", same.remote_id
+            return self._kept_true(same)
         if same is not None:
             why = f"failed before: {same.error}" if same.status == StepStatus.FAILED else "interrupted"
             return Action.RESUME, f"{why}; continuing", same.remote_id
@@ -197,6 +206,23 @@ class _Planner:
         if current is not None:
             return Action.CHANGED, _what_changed(current, inputs), None
         return Action.CREATE, "new", None
+
+    def _kept_true(self, done: StepRow) -> tuple[Action, str, str | None]:
+        """A done step whose output file went missing (or, with --restore, was altered) is
+        done again: its recorded result link is downloaded while valid, else the image is made
+        again with its seed (so it is counted as a cost)."""
+        state = self.files.get(done.id)
+        how = "from its recorded link while valid, else generated again with its seed"
+        if state == FileState.MISSING:
+            return Action.RESUME, f"output missing; restored {how}", done.remote_id
+        if state == FileState.ALTERED and self.restore:
+            return (Action.RESUME, f"output altered; moved aside and restored {how}",
+                    done.remote_id)
+        if state == FileState.ALTERED:
+            why = "done; its output was altered since (run --restore to restore it; the " \
+                  "altered file is kept)"
+            return Action.DONE, why, done.remote_id
+        return Action.DONE, "done before with these inputs", done.remote_id
 
     # --- training chain -----------------------------------------------------------------
 

@@ -220,16 +220,24 @@ def _make_room(ctx: Context, row: StepRow, path: Path) -> None:
     if any(a.step_id == row.id and a.sha256 == existing for a in recorded):
         return  # our own earlier download of this very step: same inputs, same seed
     owner = ctx.store.step(recorded[-1].step_id) if recorded else None
-    own = read_record(path)
-    tag = owner.fingerprint[:8] if owner else (
-        str(own["fingerprint"])[:8] if own.get("sha256") == existing and own.get("fingerprint")
-        else f"unrecorded-{existing[:8]}")
-    about = _about(owner, recorded[-1] if recorded else None, existing)
-    if owner is None and own.get("sha256") == existing:
-        about = {**own, **about}  # the state does not know it; its own record does
-    target = move_aside(path, tag, about)
+    if recorded and recorded[-1].sha256 != existing:
+        # Altered since it was recorded: kept aside as what it is now, not as the recorded
+        # image (whose row is retired when the restored file is recorded).
+        target = move_aside(path, f"altered-{existing[:8]}", {
+            "sha256": existing, "altered_from": recorded[-1].sha256})
+    else:
+        own = read_record(path)
+        tag = owner.fingerprint[:8] if owner else (
+            str(own["fingerprint"])[:8]
+            if own.get("sha256") == existing and own.get("fingerprint")
+            else f"unrecorded-{existing[:8]}")
+        about = _about(owner, recorded[-1] if recorded else None, existing)
+        if owner is None and own.get("sha256") == existing:
+            about = {**own, **about}  # the state does not know it; its own record does
+        target = move_aside(path, tag, about)
+        if target is not None:
+            ctx.store.move_artifact(str(path), str(target))
     if target is not None:
-        ctx.store.move_artifact(str(path), str(target))
         ctx.emit(EventKind.MOVED, row.key, src=str(path), dst=str(target), log=True)
 
 

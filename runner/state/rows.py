@@ -31,6 +31,14 @@ class StepStatus(StrEnum):
     FAILED = "failed"
 
 
+class FileState(StrEnum):
+    """Whether a recorded output file still holds what was recorded."""
+
+    OK = "ok"
+    MISSING = "missing"
+    ALTERED = "altered"  # its content no longer matches the recorded sha256
+
+
 class IntentOutcome(StrEnum):
     """What became of a POST (``None`` in the table while the outcome is unknown)."""
 
@@ -97,6 +105,8 @@ class ArtifactRow:
     seed: int | None
     source: str | None
     is_current: bool
+    size: int | None = None  # bytes, as written
+    created_at: float | None = None  # when it was recorded (the file was written just before)
 
 
 @dataclass
@@ -154,6 +164,7 @@ def artifact_row(row: Any) -> ArtifactRow:
     return ArtifactRow(
         id=row.id, step_id=row.step_id, scene=row.scene, variation=row.variation, path=row.path,
         sha256=row.sha256, seed=row.seed, source=row.source, is_current=bool(row.is_current),
+        size=row.bytes, created_at=row.created_at,
     )
 
 

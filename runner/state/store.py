@@ -323,6 +323,12 @@ class Store:
             recorded.meta = dict(conn.execute(select(meta.c.key, meta.c.value)).all())
         return recorded
 
+    def current_artifacts(self) -> list[ArtifactRow]:
+        """The output files in use now (a run checks they are still there and unchanged)."""
+        with self.engine.connect() as conn:
+            query = select(artifacts).where(artifacts.c.is_current.is_(True))
+            return [artifact_row(r) for r in conn.execute(query)]
+
     def add_rows_for(self, recorded: Recorded, pairs: list[tuple[str, str]]) -> None:
         """Add to ``recorded`` the earlier rows with these (key, fingerprint): a file edited
         back to inputs it had before finds its old step again."""
