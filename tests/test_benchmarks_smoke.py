@@ -29,6 +29,9 @@ SCENARIO_ROWS = {
     "G1-bytes": "G1 gallery first open: bytes transferred",
     "G1-open": "G1 gallery first open: navigation to load event",
     "B1-webp": "B1 validate peak RSS, 1200 px WEBP",
+    "P1-three": "P1 three pipelines, three runners, one budget in PostgreSQL",
+    "P1-step": "P1 state cost per step, PostgreSQL",
+    "P1-budget": "P1 budget cost per request, PostgreSQL",
 }
 
 

@@ -22,7 +22,7 @@ import time
 from collections import defaultdict
 from collections.abc import Callable
 
-from sqlalchemy import Engine, delete, func, insert, select, text, update
+from sqlalchemy import Engine, Float, cast, delete, extract, func, insert, select, text, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.engine import Connection
 from sqlalchemy.sql.elements import ColumnElement
@@ -34,6 +34,10 @@ _POLL = 0.1  # an endpoint full of requests in flight: look again this often
 _MAX_SLEEP = 1.0  # re-read at least this often (a 429 elsewhere may have blocked it)
 
 OnWait = Callable[[str, float], None]
+# One round trip: serialise the takers of one endpoint, and read the database's clock.
+_LOCK_AND_NOW = text("SELECT extract(epoch FROM clock_timestamp()) "
+                     "FROM pg_advisory_xact_lock(hashtext(:k))")
+_NOW = cast(extract("epoch", func.clock_timestamp()), Float)
 
 
 def budget_key(api_root: str, token_hash: str) -> str:
@@ -69,10 +73,8 @@ class SharedBudget:
         if slot is None:
             return
         with self.engine.begin() as conn:
-            now = _now(conn)
-            expiry = now + self.window if self.rpm else now
-            conn.execute(update(budget_slots).where(budget_slots.c.id == slot)
-                         .values(answered=True, expires_at=expiry))
+            conn.execute(update(budget_slots).where(budget_slots.c.id == slot).values(
+                answered=True, expires_at=_NOW + (self.window if self.rpm else 0.0)))
 
     def block(self, key: str, seconds: float) -> None:
         """Hold ``key`` for every runner for ``seconds`` (after a 429)."""
@@ -103,9 +105,7 @@ class SharedBudget:
         """One transaction: 0.0 when a slot was taken; else seconds until one frees, or None
         when only an answer can free one."""
         with self.engine.begin() as conn:
-            conn.execute(text("SELECT pg_advisory_xact_lock(hashtext(:k))"),
-                         {"k": f"{self.budget} {key}"})
-            now = _now(conn)
+            now = float(conn.execute(_LOCK_AND_NOW, {"k": f"{self.budget} {key}"}).scalar_one())
             conn.execute(delete(budget_slots).where(*self._of(key),
                                                     budget_slots.c.expires_at <= now))
             blocked = conn.execute(select(budget_blocks.c.until).where(
