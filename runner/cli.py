@@ -305,8 +305,10 @@ def _run_several(targets: list[Any], options_for: Any, command: str, rpm: int,
         if result.error is not None:
             click.echo(f"{name}: error: {result.error}", err=True)
         elif result.summary is not None and not as_json:
+            page = f"; gallery: {_shown(result.summary.gallery)}" if result.summary.gallery \
+                else ""
             click.echo(f"{name}: done: {result.summary.images} new image(s), "
-                       f"{len(result.summary.done)} step(s) run")
+                       f"{len(result.summary.done)} step(s) run{page}")
     code = worst([r.code for r in results])
     if any(r.error is not None and r.error.abandoned_workers for r in results):
         sys.stdout.flush()
@@ -316,6 +318,10 @@ def _run_several(targets: list[Any], options_for: Any, command: str, rpm: int,
 
 
 def _resume_command(pipeline: Path, simulate: bool, state: str | None) -> str:
+    if state and "://" in state:
+        from runner.state.postgres import shown
+
+        state = shown(state)  # never a password in a printed command
     return f"bria-run {pipeline}" + (" --simulate" if simulate else "") + (
         f" --state {state}" if state else "")
 

@@ -50,3 +50,39 @@ def test_pipelines_run_together_under_one_budget_and_a_bad_one_stops_no_other(
     assert status.returncode == 0, status.stderr
     documents = [json.loads(d) for d in status.stdout.replace("}\n{", "}\n\x00{").split("\x00")]
     assert [d["pipeline"] for d in documents] == ["luna", "milo"]
+
+
+def test_each_pipeline_has_its_own_display_row() -> None:
+    from runner.display.rows import LiveRows, Tagged
+    from runner.events import EventKind
+
+    board = LiveRows()
+    try:
+        luna, milo = board.row("luna"), board.row("milo")
+        luna.emit(EventKind.PLAN, text="plan", uploads=2, scenes=["scene/a/1", "scene/b/1"])
+        luna.emit(EventKind.STEP, "upload/1", kind="upload", state="done")
+        luna.emit(EventKind.PHASE, name="generation", total=2)
+        luna.emit(EventKind.STEP, "scene/a/1", kind="scene", state="done", path="a/1.png")
+        milo.emit(EventKind.TRAINING, model_id=7, status="InProgress")
+        assert luna.cells()[:5] == ["luna", "generation", "1/2", "-", "1/2"]
+        assert milo.cells()[:4] == ["milo", "starting", "-", "model 7: InProgress"]
+    finally:
+        board.close()
+    seen: list[dict[str, object]] = []
+
+    class Recorder:
+        def emit(self, event: EventKind, key: str | None = None, **data: object) -> None:
+            seen.append(data)
+
+        def close(self) -> None:
+            pass
+
+    Tagged(Recorder(), "luna").emit(EventKind.NOTICE, message="hello")
+    assert seen == [{"pipeline": "luna", "message": "hello"}]
+
+
+def test_a_printed_resume_command_never_carries_a_password() -> None:
+    from runner.cli import _resume_command
+
+    command = _resume_command(Path("luna.yaml"), False, "postgresql://ann:hunter2@db/studio")
+    assert "hunter2" not in command and "postgresql://ann:***@db/studio" in command

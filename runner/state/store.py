@@ -186,6 +186,7 @@ class Store:
         if postgres.is_postgres(url):
             location = postgres.shown(url)
             engine = postgres.pipeline_engine(url, pipeline, location, create=create)
+            location = f"{pipeline.name if pipeline else '?'} in {location}"  # one of many
         else:
             engine, is_new = cls._sqlite_engine(url, path, location, create)
         _dialect_setup(engine)
