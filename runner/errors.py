@@ -192,6 +192,8 @@ class LockHeld(StateError):
 class LeaseLost(StateError):
     """Fencing: another runner took this runner's lease over; nothing more is written."""
 
+    stops_run = True  # every later write would be refused the same way
+
     def __init__(self, state: str, holder: str) -> None:
         super().__init__()
         self.state, self.holder = state, holder

@@ -4,6 +4,7 @@ altered one is restored only with --restore, and kept aside, never deleted."""
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 from collections.abc import Iterator
@@ -132,6 +133,9 @@ def test_restore_moves_an_altered_file_aside_and_restores_it(world: World) -> No
     assert kept[0].parent.name.startswith("altered-")
     listed = json.loads(world.cli("outputs", "--json"))
     assert {f["file"] for f in listed["files"]} == {"ok"}
+    page = json.loads(Path(world.cli("gallery").strip()).with_name("index.json").read_text())
+    reading = next(s for s in page["scenes"] if s["name"] == "reading")
+    assert [p["sha256"] for p in reading["previous"]] == [hashlib.sha256(altered).hexdigest()]
 
 
 def test_an_expired_link_is_made_again_with_the_recorded_seed(world: World) -> None:

@@ -224,7 +224,8 @@ def _make_room(ctx: Context, row: StepRow, path: Path) -> None:
         # Altered since it was recorded: kept aside as what it is now, not as the recorded
         # image (whose row is retired when the restored file is recorded).
         target = move_aside(path, f"altered-{existing[:8]}", {
-            "sha256": existing, "altered_from": recorded[-1].sha256})
+            "sha256": existing, "altered_from": recorded[-1].sha256,
+            "scene": recorded[-1].scene, "variation": recorded[-1].variation})
     else:
         own = read_record(path)
         tag = owner.fingerprint[:8] if owner else (

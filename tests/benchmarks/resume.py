@@ -7,6 +7,7 @@ the planner sees every one of them as done.
 
 from __future__ import annotations
 
+import hashlib
 import json
 import tempfile
 import time
@@ -35,11 +36,12 @@ def _history(root: Path, state: Path, base_url: str, scenes: list[dict[str, Any]
     with Store.open(state, ApiIdentity("real", base_url)) as store:
         todo = [s for s in plan(pipeline, store.load(), pipeline.image_hashes).steps
                 if s.kind == "scene" and s.is_work]
+        files = {s.key: _output_file(root, s) for s in todo}  # a run checks they are there
         now = time.time()
         with store.engine.begin() as conn:
             conn.execute(insert(steps), [_step_row(s, now) for s in todo])
             ids = dict(conn.execute(select(steps.c.key, steps.c.id)).all())
-            conn.execute(insert(artifacts), [_artifact_row(s, ids[s.key], root, now)
+            conn.execute(insert(artifacts), [_artifact_row(s, ids[s.key], files[s.key], now)
                                              for s in todo])
             conn.execute(insert(events), [_event_row(s, state, now)
                                           for s in todo for state in ("started", "done")])
@@ -74,11 +76,22 @@ def _step_row(s: PlannedStep, now: float) -> dict[str, Any]:
             "created_at": now, "started_at": now, "finished_at": now}
 
 
-def _artifact_row(s: PlannedStep, step_id: int, root: Path, now: float) -> dict[str, Any]:
+def _output_file(root: Path, s: PlannedStep) -> tuple[Path, str, int]:
+    """A small stand-in output file: its path, sha256 and size, as a run records them."""
+    path = root / "outputs" / str(s.scene) / f"{s.variation}.png"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    data = f"image of {s.key}".encode()
+    path.write_bytes(data)
+    return path, hashlib.sha256(data).hexdigest(), len(data)
+
+
+def _artifact_row(s: PlannedStep, step_id: int, file: tuple[Path, str, int],
+                  now: float) -> dict[str, Any]:
+    path, sha256, size = file
     return {"step_id": step_id, "scene": s.scene, "variation": s.variation,
-            "path": str(root / "outputs" / str(s.scene) / f"{s.variation}.png"),
-            "sha256": "0" * 64, "seed": s.seed, "source": "https://cdn.example/x.png",
-            "bytes": 1000, "is_current": True, "created_at": now}
+            "path": str(path), "sha256": sha256, "seed": s.seed,
+            "source": "https://cdn.example/x.png", "bytes": size, "is_current": True,
+            "created_at": now}
 
 
 def _event_row(s: PlannedStep, state: str, now: float) -> dict[str, Any]:
