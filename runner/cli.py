@@ -494,7 +494,12 @@ def outputs(ctx: click.Context, pipelines: tuple[Path, ...], simulate: bool, sta
     click.echo(f"model: {data['model_id']}")
     for entry in data["files"]:
         mark = "" if entry["file"] == "ok" else f"  {entry['file'].upper()}"
-        click.echo(f"{entry['path']}  seed={entry['seed']}  sha256={entry['sha256'][:16]}{mark}")
+        click.echo(f"{entry['path']}  seed={entry['seed']}  model={entry['model_id']}  "
+                   f"sha256={entry['sha256'][:16]}{mark}")
+    if data["previous"]:
+        click.echo("earlier versions (moved aside, kept):")
+    for entry in data["previous"]:
+        click.echo(f"  {entry['path']}  seed={entry['seed']}  prompt={entry['prompt']!r}")
 
 
 @main.command()

@@ -2,12 +2,17 @@
 
 from __future__ import annotations
 
+import stat
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
 
 from runner.engine.outputs import move_aside, output_path, write_atomically
 from runner.errors import ConfigError
+
+REPO = Path(__file__).resolve().parent.parent
 
 
 def test_output_path_is_scene_folder_and_variation(tmp_path: Path) -> None:
@@ -53,3 +58,15 @@ def test_moving_aside_never_overwrites_an_earlier_copy(tmp_path: Path) -> None:
         kept.append(move_aside(target, "abcd1234"))
     assert [p.read_bytes() for p in kept if p] == [b"first", b"second"]
     assert kept[0] != kept[1] and not target.exists()
+
+
+@pytest.mark.parametrize(("umask", "mode"), [(0o022, 0o644), (0o027, 0o640), (0o002, 0o664)])
+def test_output_files_honour_the_umask(tmp_path: Path, umask: int, mode: int) -> None:
+    # A fresh interpreter: the mode is read from the umask once, when outputs is imported.
+    script = (f"import os; os.umask({umask}); from pathlib import Path; "
+              "from runner.engine.outputs import write_atomically, write_record; "
+              f"p = Path({str(tmp_path / 'a.png')!r}); "
+              "write_atomically(p, lambda h: h.write(b'x') and 'sha'); write_record(p, {})")
+    subprocess.run([sys.executable, "-c", script], check=True, cwd=REPO)
+    assert stat.S_IMODE((tmp_path / "a.png").stat().st_mode) == mode
+    assert stat.S_IMODE((tmp_path / "a.json").stat().st_mode) == mode

@@ -5,7 +5,9 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
 import signal
+import stat
 from pathlib import Path
 from typing import Any
 
@@ -52,6 +54,11 @@ def test_a_lost_state_adopts_everything_by_name_and_pays_nothing(
     assert first.returncode == 0, first.stderr
     before, images = created(sim), pngs(tmp_path)
     calls = posts(sim_stats(sim.base_url))
+    mask = os.umask(0o022)
+    os.umask(mask)
+    assert stat.S_IMODE((tmp_path / "state" / "luna.sqlite").stat().st_mode) == 0o600
+    assert {stat.S_IMODE(p.stat().st_mode) for p in (tmp_path / "outputs").rglob("*.png")} \
+        == {0o666 & ~mask}
     forget_state(tmp_path)
     again = run(path, sim)
     assert again.returncode == 0, again.stderr
@@ -146,6 +153,11 @@ def test_an_undone_retrain_says_so_and_reports_the_model_really_used(
     assert read_only("status", path, sim, "--json")["model"]["id"] == first
     gallery = json.loads((tmp_path / "outputs" / "index.json").read_text())
     assert gallery["model"]["id"] == first
+    # Each model's images were moved aside in turn, each with what it was beside it.
+    previous = [p for p in outputs["previous"] if p["scene"] == "reading"]
+    assert {p["model_id"] for p in previous} == {first, second}
+    assert all(p["prompt"] == "Luna reading by the fire" and p["exists"] for p in previous)
+    assert all(Path(p["path"]).with_suffix(".json").exists() for p in previous)
 
 
 def test_keep_model_is_remembered_until_the_training_inputs_change_again(

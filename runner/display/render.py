@@ -154,7 +154,30 @@ def outputs_data(recorded: Recorded, the_plan: Plan) -> dict[str, Any]:
     ]
     model = _model(recorded, the_plan)
     return {"pipeline": the_plan.pipeline.name, "model_id": model and model.get("id"),
-            "files": sorted(files, key=lambda f: (f["scene"], f["variation"]))}
+            "files": sorted(files, key=lambda f: (f["scene"], f["variation"])),
+            "previous": _previous(recorded, the_plan, made_by)}
+
+
+def _previous(recorded: Recorded, the_plan: Plan, made_by: dict[int, int | None]
+              ) -> list[dict[str, Any]]:
+    """Earlier outputs moved aside under previous/: what each was, from the state, else from
+    the record beside it (the state may not know a file another state made)."""
+    from runner.engine.outputs import read_record
+
+    scenes = {s.name for s in the_plan.pipeline.scenes}
+    rows = {row.id: row for rows in recorded.steps.values() for row in rows}
+    found = []
+    for a in recorded.artifacts:
+        if a.is_current or a.scene not in scenes:
+            continue
+        about, row = read_record(Path(a.path)), rows.get(a.step_id)
+        prompt = row.outputs.get("inputs", {}).get("prompt") if row else None
+        found.append({"scene": a.scene, "variation": a.variation, "path": a.path,
+                      "seed": a.seed, "sha256": a.sha256, "exists": Path(a.path).exists(),
+                      "prompt": prompt or about.get("prompt"),
+                      "model_id": made_by.get(a.step_id) or about.get("model_id"),
+                      "moved_at": about.get("moved_at")})
+    return sorted(found, key=lambda f: (f["scene"], f["variation"], f["path"]))
 
 
 def _models_of_steps(recorded: Recorded, the_plan: Plan) -> dict[int, int | None]:

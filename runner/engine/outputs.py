@@ -77,9 +77,22 @@ def move_aside(path: Path, tag: str, about: dict[str, Any] | None = None) -> Pat
     return target
 
 
+def _umask() -> int:
+    mask = os.umask(0o022)  # the umask can only be read by setting it: set, then restore
+    os.umask(mask)
+    return mask
+
+
+# Read once, at import (before any worker thread exists): output files get the mode any
+# program would give them (0644 under the usual umask 022), not mkstemp's private 0600, so a
+# colleague or a shared folder can read them. Only the state file stays 0600.
+FILE_MODE = 0o666 & ~_umask()
+
+
 def _write_sidecar(path: Path, data: dict[str, Any]) -> None:
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".part")
     try:
+        os.fchmod(fd, FILE_MODE)
         with os.fdopen(fd, "w", encoding="utf-8") as handle:
             json.dump(data, handle, indent=1, sort_keys=True)
         os.replace(tmp, path)
@@ -106,6 +119,7 @@ def write_atomically(path: Path, fill: Callable[[BinaryIO], str]) -> str:
         _raise_if_full(exc, path)
         raise
     try:
+        os.fchmod(fd, FILE_MODE)
         with os.fdopen(fd, "wb") as handle:
             digest = fill(handle)
             handle.flush()
