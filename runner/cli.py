@@ -526,6 +526,51 @@ def unlock(pipeline: Path, simulate: bool, state: str | None, yes: bool) -> None
         click.echo("lock broken.")
 
 
+@main.command()
+@_pipeline_argument
+@_simulate_option
+@_state_option
+@click.option("--yes", is_flag=True, help="Delete without asking (for scripts).")
+@click.option("--dry-run/--no-dry-run", default=None,
+              help="Only list what would be deleted. The default when not on a terminal "
+                   "(unless --yes).")
+def clean(pipeline: Path, simulate: bool, state: str | None, yes: bool,
+          dry_run: bool | None) -> None:
+    """Delete PIPELINE's remote resources that nothing uses any more: datasets and models
+    superseded by a retrain, models whose training failed. Lists each first, then asks.
+
+    Only what this pipeline's state created (under its own names) is ever deleted; never
+    the model or dataset in use, never a project, never a training in progress. What is
+    deleted is recorded, so a second clean does nothing.
+    """
+    from runner.app import Target
+    from runner.clean import clean as clean_pipeline
+    from runner.clean import find_leftovers
+
+    target = Target(pipeline, state, simulate)
+    found = find_leftovers(target)
+    if not found.items:
+        click.echo(f"nothing to clean: every remote resource {found.pipeline}'s state "
+                   "records is in use (or was cleaned already).")
+        return
+    click.echo(f"{len(found.items)} remote resource(s) of {found.pipeline} nothing uses any more:")
+    for item in found.items:
+        click.echo(f"  {item.describe()}")
+    if dry_run is None:
+        dry_run = not yes and not sys.stdin.isatty()
+    if dry_run:
+        click.echo(f"dry run: nothing deleted. To delete them: bria-run clean {pipeline}"
+                   + (" --simulate" if simulate else "") + " --yes")
+        return
+    if not yes and not click.confirm("Delete them at Bria?", default=False):
+        click.echo("nothing deleted.")
+        sys.exit(1)
+    result = clean_pipeline(target, f"bria-run clean {pipeline}", click.echo)
+    click.echo(f"{len(result.deleted)} deleted, {len(result.refused)} kept.")
+    if result.refused:
+        sys.exit(1)
+
+
 def _reporter(as_json: bool, quiet: bool) -> Any:
     from runner.display import reporters as progress
 

@@ -88,9 +88,11 @@ def test_a_lost_state_regenerates_only_the_images_that_were_altered(
     assert "1 new image(s)" in again.stdout
 
 
-def interrupt_when(path: Path, sim: Simulator, event: str, **match: Any) -> None:
+def interrupt_when(path: Path, sim: Simulator, event: str, extra: tuple[str, ...] | list[str] = (),
+                   **match: Any) -> None:
     """Run, and send Ctrl-C once bria-run's own `--json` events show ``event``."""
-    process = spawn(["run", str(path), "--json"], env=env_for(sim.base_url), cwd=path.parent)
+    process = spawn(["run", str(path), "--json", *extra], env=env_for(sim.base_url),
+                    cwd=path.parent)
     try:
         assert process.stdout is not None
         for line in process.stdout:
@@ -180,3 +182,54 @@ def test_keep_model_is_remembered_until_the_training_inputs_change_again(
     again = run(path, sim)
     assert again.returncode != 0 and "stale" in again.stderr
     assert created(sim)["trainings_started"] == 1
+
+
+DELETES = ("DELETE /v1/tailored-gen/models/{id}", "DELETE /v1/tailored-gen/datasets/{id}")
+
+
+def deletes(sim: Simulator) -> list[int]:
+    calls = sim_stats(sim.base_url)["calls"]
+    return [calls.get(route, 0) for route in DELETES]
+
+
+def test_clean_lists_then_deletes_what_a_retrain_superseded_and_only_once(
+    tmp_path: Path, sim: Simulator,
+) -> None:
+    path = write_pipeline(tmp_path)
+    assert run(path, sim, "-q").returncode == 0
+    first = read_only("outputs", path, sim, "--json")["model_id"]
+    make_image(tmp_path / "training" / "09.png", 9)
+    assert run(path, sim, "-q", "--retrain").returncode == 0
+    second = read_only("outputs", path, sim, "--json")["model_id"]
+    listed = read_only("clean", path, sim)  # not a terminal: a dry run
+    assert f"model {first} (luna-" in listed and "dataset 2001 (luna-" in listed
+    assert "superseded" in listed and "dry run: nothing deleted" in listed
+    assert f"model {second}" not in listed
+    assert deletes(sim) == [0, 0]
+    done = read_only("clean", path, sim, "--yes")
+    assert f"deleted model {first}" in done and "deleted dataset 2001" in done
+    assert deletes(sim) == [1, 1]
+    assert "nothing to clean" in read_only("clean", path, sim, "--yes")
+    assert deletes(sim) == [1, 1]
+    assert run(path, sim, "-q").returncode == 0  # the model in use is still there
+
+
+def test_clean_deletes_a_failed_training_and_never_one_in_progress(
+    tmp_path: Path, sim: Simulator,
+) -> None:
+    sim.configure(fail_training=True)
+    path = write_pipeline(tmp_path)
+    assert run(path, sim, "-q").returncode == 1
+    sim.configure(fail_training=False, training_seconds=60.0)
+    interrupt_when(path, sim, "training", status="InProgress", extra=["--retrain"])
+    make_image(tmp_path / "training" / "09.png", 9)
+    interrupt_when(path, sim, "training", status="InProgress", extra=["--retrain"])
+    listed = read_only("clean", path, sim)
+    assert "model 4001 (luna-" in listed and "its training failed" in listed
+    assert "model 4002 (luna-" in listed  # superseded while it still trains
+    result = bria(["clean", str(path), "--yes"], env=env_for(sim.base_url), cwd=tmp_path)
+    assert result.returncode == 1
+    assert "deleted model 4001" in result.stdout
+    assert "kept model 4002: its training is in progress (Bria refuses to delete it: 409)" \
+        in result.stdout
+    assert "model 4003" not in result.stdout  # the one in use

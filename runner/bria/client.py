@@ -219,6 +219,10 @@ class BriaClient(LegacyRoutes):
     def get_dataset(self, dataset_id: int) -> dict[str, Any]:
         return as_dict(self._call("GET", f"{TG}/datasets/{{id}}", id=dataset_id))
 
+    def delete_dataset(self, dataset_id: int) -> None:
+        """Delete a dataset and its images (204; 409 while a model trains on it)."""
+        self._call("DELETE", f"{TG}/datasets/{{id}}", id=dataset_id)
+
     def update_dataset(self, dataset_id: int, **fields: Any) -> dict[str, Any]:
         """PUT ``visual_schema``, ``caption_prefix`` or ``status="completed"``."""
         return as_dict(self._call("PUT", f"{TG}/datasets/{{id}}", fields, id=dataset_id))
