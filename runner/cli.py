@@ -175,7 +175,9 @@ class _Duration(click.ParamType[float]):
 _state_option = click.option(
     "--state", metavar="PATH|URL", envvar="BRIA_RUN_STATE",
     help="State database: a file, a folder or a database URL. Default: state/<name>.sqlite "
-         "(state/<name>.sim.sqlite with --simulate) under the current folder. Env: BRIA_RUN_STATE.",
+         "(state/<name>.sim.sqlite with --simulate) in the file's project root: the nearest "
+         "folder above the file with a state/ folder or a .git, found from the file, never "
+         "from the current folder. Env: BRIA_RUN_STATE.",
 )
 _simulate_option = click.option(
     "--simulate", is_flag=True,

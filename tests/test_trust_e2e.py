@@ -233,3 +233,38 @@ def test_clean_deletes_a_failed_training_and_never_one_in_progress(
     assert "kept model 4002: its training is in progress (Bria refuses to delete it: 409)" \
         in result.stdout
     assert "model 4003" not in result.stdout  # the one in use
+
+
+def test_the_same_file_from_two_folders_uses_one_state_and_pays_once(
+    tmp_path: Path, sim: Simulator,
+) -> None:
+    (tmp_path / "repo" / ".git").mkdir(parents=True)
+    path = write_pipeline(tmp_path / "repo" / "pipelines")
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    first = run(Path("pipelines/luna.yaml"), sim, "-q", cwd=tmp_path / "repo")
+    assert first.returncode == 0, first.stderr
+    again = run(path, sim, cwd=elsewhere)
+    assert again.returncode == 0, again.stderr
+    assert "0 new image(s)" in again.stdout and "nothing to do" in again.stderr
+    assert {k: created(sim)[k] for k in PAID} == dict.fromkeys(PAID, 1)
+    assert (tmp_path / "repo" / "state" / "luna.sqlite").exists()
+    assert not (elsewhere / "state").exists()
+    status = read_only("status", path, sim, "--json")
+    assert status["state"] == str(tmp_path / "repo" / "state" / "luna.sqlite")
+
+
+def test_a_state_made_for_one_file_refuses_another_from_any_folder(
+    tmp_path: Path, sim: Simulator,
+) -> None:
+    (tmp_path / "repo" / ".git").mkdir(parents=True)
+    path = write_pipeline(tmp_path / "repo" / "pipelines")
+    assert run(path, sim, "-q", cwd=tmp_path).returncode == 0
+    other = write_pipeline(tmp_path / "repo" / "old")  # also named luna: the same default state
+    refused = run(other, sim, cwd=other.parent)
+    assert refused.returncode != 0
+    assert "is the state of pipelines/luna.yaml (pipeline luna), not of old/luna.yaml" \
+        in refused.stderr
+    assert {k: created(sim)[k] for k in PAID} == dict.fromkeys(PAID, 1)
+    shown = bria(["status", str(other)], env=env_for(sim.base_url), cwd=tmp_path)
+    assert shown.returncode != 0 and "a state serves one pipeline file" in shown.stderr

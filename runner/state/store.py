@@ -196,6 +196,8 @@ class Store:
             migrate(engine, store.location, serialise=postgres.serialise_ddl)
             if api is not None:
                 store._check_meta(api)
+            if pipeline is not None:
+                store._check_pipeline(pipeline, claim=api is not None)
         except SQLAlchemyError as exc:
             engine.dispose()
             _forget(path if is_new else None)
@@ -292,6 +294,25 @@ class Store:
                 f"{self.location} belongs to {theirs.describe()}, not {api.describe()}. A state "
                 f"never mixes APIs: use another --state for this one."
             )
+
+    def _check_pipeline(self, pipeline: PipelineKey, *, claim: bool) -> None:
+        """A state serves one pipeline file: the first run records which, and a state made
+        for another file (the same name in another folder) is refused, from any cwd."""
+        with self.engine.connect() as conn:
+            found = dict(conn.execute(select(meta.c.key, meta.c.value).where(
+                meta.c.key.in_(("pipeline_name", "pipeline_file")))).all())
+        if not found:
+            if claim:
+                self.set_meta("pipeline_name", pipeline.name)
+                self.set_meta("pipeline_file", pipeline.file)
+            return
+        theirs = PipelineKey(found.get("pipeline_name", "?"), found.get("pipeline_file", "?"))
+        if theirs != pipeline:
+            raise StateError(
+                f"{self.location} is the state of {theirs.file} (pipeline {theirs.name}), not "
+                f"of {pipeline.file} (pipeline {pipeline.name}): a state serves one pipeline "
+                f"file. Give this file its own state (--state state/{pipeline.name}-2.sqlite), "
+                f"or, if you moved {theirs.file} there, move its state with it.")
 
     def meta_value(self, key: str) -> str | None:
         with self.engine.connect() as conn:
