@@ -258,6 +258,8 @@ def run(pipelines: tuple[Path, ...], simulate: bool, state: str | None, retrain:
                           job_poll=job_poll or (0.5 if simulate else 2.0),
                           job_timeout=job_timeout, outage_tolerance=outage_tolerance)
 
+    unique = {p.resolve(): p for p in reversed(pipelines)}  # a file named twice runs once
+    pipelines = tuple(p for p in pipelines if unique.get(p.resolve()) is p)
     if len(pipelines) > 1:
         _run_several([Target(p, state, simulate) for p in pipelines], options_for, command,
                      rpm, wait_lock, as_json, quiet)
@@ -276,41 +278,20 @@ def run(pipelines: tuple[Path, ...], simulate: bool, state: str | None, retrain:
 
 def _run_several(targets: list[Any], options_for: Any, command: str, rpm: int,
                  wait_lock: float, as_json: bool, quiet: bool) -> None:
-    """Several pipelines at once: one display row (or line prefix) each, one final line
-    each, the worst exit code."""
-    from runner.display import reporters as progress
-    from runner.display.rows import Tagged
-    from runner.many import run_many, worst
+    """Several pipelines at once (``runner.many``): one display row (or line prefix) each,
+    one final line each, the worst exit code."""
+    from runner.display.rows import Board
+    from runner.many import final_lines, run_many, worst
 
-    shared: Any = progress.JsonReporter() if as_json else progress.QuietReporter()
-    if not (as_json or quiet) and sys.stderr.isatty():
-        from runner.display.rows import LiveRows
-
-        shared = LiveRows()
-
-    def reporter_for(target: Any) -> Any:
-        name = target.path.stem
-        if as_json:
-            return Tagged(shared, name)
-        if quiet:
-            return shared
-        return shared.row(name) if hasattr(shared, "row") else progress.PlainReporter(
-            prefix=f"{name}: ")
-
+    board = Board(as_json=as_json, quiet=quiet, live=sys.stderr.isatty())
     try:
-        results = run_many(targets, options_for, reporter_for, command=command, rpm=rpm,
+        results = run_many(targets, options_for, board.reporter_for, command=command, rpm=rpm,
                            wait_lock=wait_lock)
     finally:
-        shared.close()
-    for result in results:
-        name = result.target.path
-        if result.error is not None:
-            click.echo(f"{name}: error: {result.error}", err=True)
-        elif result.summary is not None and not as_json:
-            page = f"; gallery: {_shown(result.summary.gallery)}" if result.summary.gallery \
-                else ""
-            click.echo(f"{name}: done: {result.summary.images} new image(s), "
-                       f"{len(result.summary.done)} step(s) run{page}")
+        board.close()
+    for line, is_error in final_lines(results, shown=_shown):
+        if is_error or not as_json:
+            click.echo(line, err=is_error)
     code = worst([r.code for r in results])
     if any(r.error is not None and r.error.abandoned_workers for r in results):
         sys.stdout.flush()

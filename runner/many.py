@@ -68,6 +68,23 @@ def run_many(
     return results
 
 
+def final_lines(results: list[Result], *,
+                shown: Callable[[str], str] = str) -> list[tuple[str, bool]]:
+    """One line per pipeline, and whether it is an error (for stderr)."""
+    lines = []
+    for result in results:
+        name = result.target.path
+        if result.error is not None:
+            lines.append((f"{name}: error: {result.error}", True))
+        elif result.summary is not None:
+            summary = result.summary
+            page = f"; gallery: {shown(summary.gallery)}" if summary.gallery else ""
+            done = (f"{name}: done: {summary.images} new image(s), "
+                    f"{len(summary.done)} step(s) run{page}")
+            lines.append((done, False))
+    return lines
+
+
 def _one(result: Result, options: RunOptions, reporter: Reporter, command: str,
          wait_lock: float, budgets: Budgets, stop: threading.Event) -> None:
     try:

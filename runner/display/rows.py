@@ -9,8 +9,32 @@ import threading
 import time
 from typing import Any
 
-from runner.display.reporters import describe
+from runner.display.reporters import JsonReporter, PlainReporter, QuietReporter, describe
 from runner.events import EventKind, Reporter
+
+
+class Board:
+    """The display of one command's pipelines: ``reporter_for(target)`` gives each its own
+    (a tagged JSON stream, a prefixed plain log, or a live row on a terminal)."""
+
+    def __init__(self, *, as_json: bool, quiet: bool, live: bool) -> None:
+        self.as_json, self.quiet = as_json, quiet
+        self.shared: Any = JsonReporter() if as_json else QuietReporter()
+        if live and not (as_json or quiet):
+            self.shared = LiveRows()
+
+    def reporter_for(self, target: Any) -> Reporter:
+        name = target.path.stem
+        if self.as_json:
+            return Tagged(self.shared, name)
+        if self.quiet:
+            return QuietReporter()
+        if isinstance(self.shared, LiveRows):
+            return self.shared.row(name)
+        return PlainReporter(prefix=f"{name}: ")
+
+    def close(self) -> None:
+        self.shared.close()
 
 
 class Tagged:
