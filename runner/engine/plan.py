@@ -20,17 +20,15 @@ credits unless ``--retrain`` or ``--keep-model`` is given.
 
 from __future__ import annotations
 
-import hashlib
-import re
 import time
 from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 from enum import StrEnum
-from pathlib import Path, PurePosixPath
+from pathlib import Path
 from typing import Any
-from urllib.parse import urlsplit
 
-from runner.pipeline.spec import ImageRef, Pipeline, Scene, image_key
+from runner.engine.names import image_name
+from runner.pipeline.spec import Pipeline, Scene, image_key
 from runner.state.fingerprint import canonical, derived_seed, fingerprint, fingerprint_parts
 from runner.state.rows import FileState, Recorded, StepKind, StepRow, StepStatus
 
@@ -116,21 +114,6 @@ def _training_left(step: PlannedStep, now: float) -> float:
         return TRAINING_SECONDS
     # Past the typical time it may end any moment: say a few minutes, never zero.
     return max(TRAINING_FLOOR_SECONDS, TRAINING_SECONDS - (now - step.began))
-
-
-IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".webp")
-
-
-def image_name(image: ImageRef, sha: str) -> str:
-    """The name an upload gets in the dataset: readable, and unique by content (for a URL,
-    by its text: bria-run never fetches it)."""
-    if isinstance(image, str):
-        last = PurePosixPath(urlsplit(image).path).name or "image"
-        stem, suffix = PurePosixPath(last).stem, PurePosixPath(last).suffix.lower()
-        safe = re.sub(r"[^A-Za-z0-9_-]+", "-", stem).strip("-")[:40] or "image"
-        digest = hashlib.sha256(image.encode()).hexdigest()
-        return f"{safe}-{digest[:12]}{suffix if suffix in IMAGE_SUFFIXES else ''}"
-    return f"{image.stem}-{sha[:12]}{image.suffix.lower()}"
 
 
 def plan(

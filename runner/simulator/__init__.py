@@ -7,7 +7,9 @@
 Modules: ``server`` (HTTP, routing, faults, rate limits), ``routes`` (paths ->
 operations), ``world`` and ``records`` (resources and their state machines, pure and
 clock-driven), ``jobs`` (generation and result links), ``identity`` (visual schema,
-caption prefix), ``images`` (upload checks), ``render`` (result images), ``persist``.
+caption prefix), ``images`` (upload checks), ``render`` (result images), ``persist``,
+``schemas`` (every operation's request body, checked before the world sees it) and
+``retired`` (the legacy routes as retired endpoints answer them).
 """
 
 from __future__ import annotations

@@ -34,6 +34,8 @@ from typing import Any
 
 from jsonschema import Draft202012Validator
 
+from runner.simulator.answers import SimError, field_error, v2_error
+
 TG = "/v1/tailored-gen"
 STRING: dict[str, Any] = {"type": "string"}
 INTEGER: dict[str, Any] = {"type": "integer"}
@@ -168,6 +170,17 @@ def departure(key: str, payload: dict[str, Any]) -> Departure | None:
     value = error.instance if not isinstance(error.instance, str) or len(error.instance) < 80 \
         else f"<{len(error.instance)} characters>"
     return Departure(field.split(".")[0] or field, f"{field or 'body'}: {_said(error)}", value)
+
+
+def refusal(key: str, payload: dict[str, Any], *, is_v2: bool) -> SimError | None:
+    """The 400 a typed Bria server answers to a body that departs from its schema, in the
+    route's envelope; None for a body that conforms."""
+    found = departure(key, payload)
+    if found is None:
+        return None
+    if is_v2:
+        return v2_error(400, found.message, f"field: {found.field}")
+    return field_error(found.field, found.message, found.given)
 
 
 def _said(error: Any) -> str:

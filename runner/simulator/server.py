@@ -24,13 +24,13 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any, Self
 
 from runner.simulator import jobs, persist
-from runner.simulator.answers import SimError, field_error, message, v2_error
+from runner.simulator.answers import SimError, message, v2_error
 from runner.simulator.config import SimConfig
 from runner.simulator.ratelimit import SlidingWindow
 from runner.simulator.render import ResultCache
 from runner.simulator.retired import retired_answer
 from runner.simulator.routes import Route, find
-from runner.simulator.schemas import departure, nested_counts, shortened, unknown_fields
+from runner.simulator.schemas import nested_counts, refusal, shortened, unknown_fields
 from runner.simulator.world import World
 
 MAX_BODY = 64 * 1024 * 1024  # larger than any legal request (12 MB image as base64)
@@ -185,16 +185,11 @@ class Simulator:
                 self.requests.append((route.key, shortened(body)))
             self.unknown.update((route.key, name) for name in unknown_fields(route.key, body))
             retired = retired_answer(self.config.retire_legacy, route.key, body)
-        if retired is not None:
-            return retired
-        found = departure(route.key, body)
-        if found is None:
-            return None
-        with self.lock:
-            self.departures[route.key] += 1
-        if route.is_v2:
-            return v2_error(400, found.message, f"field: {found.field}")
-        return field_error(found.field, found.message, found.given)
+        refused = retired or refusal(route.key, body, is_v2=route.is_v2)
+        if refused is not None and retired is None:
+            with self.lock:
+                self.departures[route.key] += 1
+        return refused
 
     def run(self, route: Route, ident: str, body: dict[str, Any]) -> tuple[int, Any]:
         with self.lock:
