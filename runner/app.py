@@ -103,7 +103,7 @@ class Api:
 @contextmanager
 def open_api(
     world: Path, simulate: bool, budgets: Budgets, reporter: Reporter | None = None,
-    *, outage_tolerance: float = 0.0,
+    *, outage_tolerance: float = 0.0, interrupt: threading.Event | None = None,
 ) -> Iterator[Api]:
     """The API of a run; with ``simulate``, a simulator whose world persists in ``world``.
     Its client draws on ``budgets``' budget for that API; idempotent requests are retried
@@ -124,7 +124,8 @@ def open_api(
 
             return BriaClient(base_url, token, on_wait=on_wait, on_outage=on_outage,
                               budget=budgets.for_api(api_root(base_url), token),
-                              outage_tolerance=outage_tolerance, **tuning_from_env())
+                              outage_tolerance=outage_tolerance, interrupt=interrupt,
+                              **tuning_from_env())
         return make
 
     if not simulate:
@@ -189,7 +190,7 @@ def _run_file(pipeline: Pipeline, location: str, target: Target, options: RunOpt
                                                 "over: stopping, writing nothing more")
 
     with open_api(_world_path(location, pipeline), target.simulate, budgets, reporter,
-                  outage_tolerance=options.outage_tolerance) as api, \
+                  outage_tolerance=options.outage_tolerance, interrupt=stop) as api, \
             Store.open(location, api.identity, pipeline=pipeline_key(pipeline)) as store, \
             RunLock(store, command, on_break=lambda holder: _lock_broken(reporter, holder),
                     on_lost=lease_lost, wait=wait_lock) as lease:

@@ -100,6 +100,30 @@ def test_without_a_tolerance_only_the_quick_retries_are_made() -> None:
     assert len(t.sleeps) == 3
 
 
+def test_a_ctrl_c_ends_the_wait_for_bria_at_once() -> None:
+    t, stop = FakeTime(), threading.Event()
+    stop.set()
+
+    def down(request: httpx.Request) -> httpx.Response:
+        raise httpx.ConnectError("refused", request=request)
+
+    with client(down, t, outage_tolerance=1800.0, interrupt=stop) as api, \
+            pytest.raises(errors.Interrupted):
+        api.get_model(7)
+    assert t.sleeps == []  # the back-off waited on the interrupt, which was already set
+
+
+def test_a_post_waiting_out_an_outage_stops_on_ctrl_c(store: Store) -> None:
+    t = FakeTime()
+    env = remote(store, t)
+    env.stop.set()
+    row = store.begin_step("scene/a/1", StepKind.SCENE, "f" * 64, is_new=True)
+    send = failing(errors.ServerError(503, "POST", "/v2/x"))
+    with pytest.raises(errors.Interrupted):
+        ensure_remote(env, row, "generate", send)
+    assert send.calls[0] == 1  # type: ignore[attr-defined]
+
+
 def test_the_outage_line() -> None:
     line = describe(EventKind.OUTAGE, None, {"seconds": 252.4, "running": "training"})
     assert line == "Bria unreachable for 4m12s, still waiting (training is not affected)"

@@ -16,6 +16,7 @@ The client is thread-safe: the engine calls it from a thread pool.
 from __future__ import annotations
 
 import random
+import threading
 import time
 from collections.abc import Callable, Sequence
 from types import TracebackType
@@ -96,12 +97,14 @@ class BriaClient(LegacyRoutes):
         on_wait: Callable[[str, float], None] | None = None,
         on_outage: Callable[[str, float], None] | None = None,
         budget: Budget | None = None,
+        interrupt: threading.Event | None = None,
     ) -> None:
         """``budget``: request slots shared with other clients (other pipelines, other
         runners); by default the client has its own, ``rpm`` per ``window`` per endpoint.
         ``create_timeout``: the read timeout of POSTs (at least 90 s: see session.py);
         ``outage_tolerance``: seconds an idempotent request keeps being retried after its
-        quick retries, telling ``on_outage(endpoint, seconds down)`` before each try."""
+        quick retries, telling ``on_outage(endpoint, seconds down)`` before each try;
+        ``interrupt`` set (Ctrl-C) cuts a back-off short, raising Interrupted."""
         self.base_url = api_root(base_url)
         self._sleep, self._clock = sleep, clock
         if timeout is None and read_timeout is not None:
@@ -122,6 +125,7 @@ class BriaClient(LegacyRoutes):
             on_wait=on_wait,
             clock=clock,
             on_outage=on_outage,
+            interrupt=interrupt,
         )
 
     @classmethod

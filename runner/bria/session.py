@@ -24,7 +24,7 @@ from runner import __version__
 from runner.bria.inline import has_inline, json_stream
 from runner.bria.limiter import Budget
 from runner.bria.retry import RetryPolicy, parse_retry_after
-from runner.errors import ApiError, NetworkError, api_error_class, redact
+from runner.errors import ApiError, Interrupted, NetworkError, api_error_class, redact
 
 log = logging.getLogger("runner.bria.client")
 
@@ -106,8 +106,10 @@ class ApiSession:
         on_wait: Callable[[str, float], None] | None = None,
         clock: Callable[[], float] = time.monotonic,
         on_outage: Callable[[str, float], None] | None = None,
+        interrupt: threading.Event | None = None,
     ) -> None:
         self.base_url = base_url
+        self._interrupt = interrupt  # set: back-offs end at once, raising Interrupted
         self._token = token
         self._limiter, self._policy = limiter, policy
         self._sleep, self._rand, self._on_wait = sleep, rand, on_wait
@@ -249,7 +251,12 @@ class ApiSession:
         self._stats.add(key, waited=seconds)
         if outage is not None:
             outage.waited += seconds
-        self._sleep(seconds)
+        if self._interrupt is None:
+            self._sleep(seconds)
+        elif self._interrupt.wait(seconds):
+            # Ctrl-C while waiting out an outage: stop now (the step stays open, and the next
+            # run picks it up), not up to 5 minutes later.
+            raise Interrupted()
 
     def _error(self, call: Call, response: httpx.Response) -> ApiError:
         if not response.is_stream_consumed:

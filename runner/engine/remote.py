@@ -26,7 +26,14 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from runner.engine.crashpoints import CrashPoints
-from runner.errors import ApiError, NetworkError, PaidJobMayExist, RateLimited, ServerError
+from runner.errors import (
+    ApiError,
+    Interrupted,
+    NetworkError,
+    PaidJobMayExist,
+    RateLimited,
+    ServerError,
+)
 from runner.events import EventKind
 from runner.state.rows import IntentOutcome, IntentRow, StepRow
 from runner.state.store import Store
@@ -149,7 +156,9 @@ class _Outage:
     def wait(self, exc: ApiError) -> None:
         env = self.env
         down_for = max(env.clock() - self.began, self.waited)
-        if env.stop.is_set() or down_for >= env.tolerance:
+        if env.stop.is_set():
+            raise Interrupted() from exc  # nothing more is sent; the next run continues
+        if down_for >= env.tolerance:
             raise exc
         if isinstance(exc, RateLimited):
             # No attempt: the client's limiter now holds this endpoint until Retry-After (or a
@@ -161,7 +170,9 @@ class _Outage:
         seconds = min(BACKOFF_CAP, env.backoff(self.tries))
         self.tries += 1
         self.waited += seconds
-        env.sleep(seconds)
+        env.sleep(seconds)  # a Ctrl-C cuts it short
+        if env.stop.is_set():
+            raise Interrupted() from exc
 
 
 def supersede(env: Remote, step: StepRow, op: str) -> None:
