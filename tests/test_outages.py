@@ -187,6 +187,15 @@ def test_one_resend_per_step_and_run_even_across_tries(store: Store) -> None:
         ensure_remote(env, row, "generate", failing())  # a second unproven re-send: refused
 
 
+def test_a_request_that_makes_nothing_paid_is_sent_again_past_two_losses(store: Store) -> None:
+    t = FakeTime()
+    env = remote(store, t)
+    row = store.begin_step("identity", StepKind.IDENTITY, "f" * 64, is_new=True)
+    send = failing(lost(), lost(), lost())
+    assert ensure_remote(env, row, "generate_visual_schema", send, is_paid=False)[0] == "job-1"
+    assert send.calls[0] == 4  # type: ignore[attr-defined]
+
+
 def test_bria_saying_it_failed_is_retried_without_spending_the_resend(store: Store) -> None:
     t = FakeTime()
     env = remote(store, t)

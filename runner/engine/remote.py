@@ -75,14 +75,18 @@ def ensure_remote(
     op: str,
     send: Callable[[], Answer],
     reconcile: Callable[[], Answer | None] | None = None,
+    *,
+    is_paid: bool = True,
 ) -> Answer:
-    """The remote id of ``op`` for ``step``: recorded, reconciled, or freshly created."""
+    """The remote id of ``op`` for ``step``: recorded, reconciled, or freshly created.
+    ``is_paid=False``: a request that makes nothing to pay for twice (an identity text) is
+    sent again after a lost answer without counting it."""
     known = _settle_previous(env, step, op, reconcile)
     if known is not None:
         return known
     outage = _Outage(env, op)
     while True:
-        if reconcile is None:
+        if reconcile is None and is_paid:
             _spend_resend(env, step, op)
         env.hooks.reach("before_intent", op)
         intent_id = env.store.record_intent(step.id, op)
@@ -93,7 +97,7 @@ def ensure_remote(
             found = _after_failure(env, intent_id, exc, reconcile)
             if found is not None:
                 return found
-            if reconcile is None and is_lost(exc) and (step.id, op) in env.resent:
+            if is_paid and reconcile is None and is_lost(exc) and (step.id, op) in env.resent:
                 raise _twice_lost(step, op, exc) from exc
             outage.wait(exc)
             continue

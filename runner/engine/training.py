@@ -116,7 +116,7 @@ def do_identity(ctx: Context, step: PlannedStep, row: StepRow) -> Outcome:
                     made = ctx.client.generate_visual_schema(samples)
             return "-", {"text": made}
 
-        _, data = ensure_remote(ctx.remote, row, f"generate_{field}", send)
+        _, data = ensure_remote(ctx.remote, row, f"generate_{field}", send, is_paid=False)
         text = data["text"]
     try:
         ctx.client.update_dataset(dataset_id, **{field: text})
