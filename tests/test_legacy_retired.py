@@ -134,6 +134,11 @@ def test_simulate_retire_legacy_answers_like_a_retired_endpoint() -> None:
             "name": "m", "dataset_id": 1, "training_version": "max"})
         assert model.status_code == 400
         assert model.json()["errors"][0]["field_name"] == "training_version"
+        # and, like Bria's typed servers, it refuses a wrong-typed field
+        typed = httpx.post(f"{url}/v2/image/generate/tailored", headers=headers,
+                           json={"tailored_model_id": 4001, "prompt": "Luna"})
+        assert typed.status_code == 400
+        assert typed.json()["error"]["message"] == "tailored_model_id: must be of type string"
     finally:
         process.terminate()
         process.communicate(timeout=30)
