@@ -4,6 +4,7 @@ the state is not PostgreSQL."""
 
 from __future__ import annotations
 
+import time
 from typing import cast
 
 import psycopg
@@ -61,3 +62,18 @@ def test_without_postgresql_the_pipelines_of_a_process_share_one_limiter() -> No
     assert isinstance(shared, RateLimiter)
     assert budgets.for_api(ROOT, TOKEN) is shared
     assert budgets.for_api(ROOT, "another-organisation") is not shared
+
+
+def test_expired_rows_of_endpoints_nobody_calls_are_swept(pg_url: str) -> None:
+    budget = cast(SharedBudget, Budgets(pg_url, 1000, 0.01).for_api(ROOT, TOKEN))
+    for n in range(3):
+        budget.acquire(f"GET /v1/thing{n}")
+        budget.release(f"GET /v1/thing{n}")
+    budget.block("GET /v1/thing0", 0.0)
+    time.sleep(0.05)  # past the 0.01 s window of the last answer
+    with budget.engine.begin() as conn:
+        budget._sweep(conn)
+    with psycopg.connect(pg_url) as conn:
+        left = conn.execute("SELECT (SELECT count(*) FROM bria_run.budget_slots), "
+                            "(SELECT count(*) FROM bria_run.budget_blocks)").fetchone()
+    assert left == (0, 0)

@@ -32,6 +32,7 @@ from runner.state.tables import budget_blocks, budget_slots
 IN_FLIGHT_BOUND = 120.0  # seconds; the client's timeouts end every request well before
 _POLL = 0.1  # an endpoint full of requests in flight: look again this often
 _MAX_SLEEP = 1.0  # re-read at least this often (a 429 elsewhere may have blocked it)
+_SWEEP_EVERY = 200  # releases between sweeps of the whole budget's expired rows
 
 OnWait = Callable[[str, float], None]
 # One round trip: serialise the takers of one endpoint, and read the database's clock.
@@ -54,6 +55,7 @@ class SharedBudget:
         self._lock = threading.Lock()
         self._mine: dict[str, list[int]] = defaultdict(list)  # my slots in flight, per endpoint
         self._stats: dict[str, dict[str, float]] = {}
+        self._released = 0
 
     def acquire(self, key: str, on_wait: OnWait | None = None) -> float:
         """Take a slot for endpoint ``key``, waiting as needed; returns the seconds waited."""
@@ -75,6 +77,17 @@ class SharedBudget:
         with self.engine.begin() as conn:
             conn.execute(update(budget_slots).where(budget_slots.c.id == slot).values(
                 answered=True, expires_at=_NOW + (self.window if self.rpm else 0.0)))
+            self._released += 1
+            if self._released % _SWEEP_EVERY == 0:
+                self._sweep(conn)
+
+    def _sweep(self, conn: Connection) -> None:
+        """Expired slots and blocks of endpoints nobody calls any more: a take clears only
+        its own endpoint's."""
+        conn.execute(delete(budget_slots).where(budget_slots.c.budget == self.budget,
+                                                budget_slots.c.expires_at <= _NOW))
+        conn.execute(delete(budget_blocks).where(budget_blocks.c.budget == self.budget,
+                                                 budget_blocks.c.until <= _NOW))
 
     def block(self, key: str, seconds: float) -> None:
         """Hold ``key`` for every runner for ``seconds`` (after a 429)."""
