@@ -215,12 +215,19 @@ def test_no_training_on_part_of_the_dataset(tmp_path: Path, sim: Simulator) -> N
         ran.ctx.hooks = hooks
         with pytest.raises(DatasetIncomplete) as caught:
             ran.run()
+        assert sim.stats()["calls"].get(TRAIN, 0) == 0 and not is_completed(sim)
+        # The way out the message names: --retrain uploads every image into a new dataset.
+        again = engine(spec, store, client, retrain=True)
+        again.run()
+        assert again.ctx.ids["dataset"] != caught.value.dataset_id
+        with sim.lock:
+            assert len(sim.world.datasets[again.ctx.ids["dataset"]].image_ids) == 5
     client.close()
     assert caught.value.missing == [hooks.lost]  # type: ignore[attr-defined]
     assert str(caught.value).startswith(f"dataset {caught.value.dataset_id} at Bria lacks 1 of "
                                         f"the 5 declared training image(s) ({hooks.lost}): "
                                         "refusing to complete the dataset on part of the images")
-    assert sim.stats()["calls"].get(TRAIN, 0) == 0 and not is_completed(sim)
+    assert sim.stats()["calls"][TRAIN] == 1  # only the rebuilt dataset's
 
 
 def test_an_oserror_other_than_a_full_disk_is_a_crash_naming_it(tmp_path: Path) -> None:
