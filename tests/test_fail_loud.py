@@ -16,6 +16,7 @@ import pytest
 from simrun import TOKEN, make_image
 
 from runner.bria.client import BriaClient
+from runner.display.render import plan_text
 from runner.display.reporters import QuietReporter
 from runner.engine.context import Context, RunOptions
 from runner.engine.crashpoints import CrashPoints
@@ -303,6 +304,8 @@ def test_a_resource_gone_at_bria_is_named_and_retrain_rebuilds_from_it(
         assert str(caught.value).startswith(f"{kind} {remote_id} no longer exists at Bria "
                                             "(deleted, or the account's resources were reset). "
                                             "Run again with --retrain")
+        shown = plan_text(engine(more, store, client).ctx.plan)
+        assert f"The last run found the {kind} gone at Bria: run with --retrain" in shown
         again = engine(more, store, client, retrain=True)
         again.run()
         assert again.ctx.ids[kind] != remote_id

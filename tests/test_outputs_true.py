@@ -105,6 +105,9 @@ def test_missing_and_altered_files_are_seen_by_outputs_status_and_plan(world: Wo
     assert forest["action"] == Action.RESUME and forest["reason"].startswith("output missing")
     assert reading["action"] == Action.DONE and "--restore" in reading["reason"]
     assert json.loads(world.cli("plan", "--json"))["estimate"]["credits"] == 3  # one image
+    text = world.cli("plan")
+    assert "scene/forest/1               resume: output missing; restored from its" in text
+    assert "scene/reading/1              done; its output was altered since" in text
     restoring = json.loads(world.cli("plan", "--json", "--restore"))
     assert restoring["estimate"]["credits"] == 6
 

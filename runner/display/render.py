@@ -20,6 +20,7 @@ def plan_data(the_plan: Plan) -> dict[str, Any]:
         "has_work": the_plan.has_work,
         "blocked": list(the_plan.blocked),
         "model_source": the_plan.model_source,
+        "gone": the_plan.gone,
         "estimate": {"credits": the_plan.credits, "seconds": the_plan.estimate_seconds()},
         "steps": [
             {"key": s.key, "kind": s.kind, "action": s.action, "reason": s.reason,
@@ -40,7 +41,7 @@ def plan_text(the_plan: Plan, *, verbose: bool = False) -> str:
             if todo and step is todo[0]:  # one summary line instead of one per image
                 lines.append(f"  {_symbol(the_plan, step)} upload  {len(todo)} of "
                              f"{len(uploads)} training images")
-        elif step.action != "done" or verbose:
+        elif step.action != "done" or verbose or "altered" in step.reason:
             reason = step.reason if step.reason.startswith(step.action) \
                 else f"{step.action}: {step.reason}"
             lines.append(f"  {_symbol(the_plan, step)} {step.key:<28} {reason}")
@@ -49,6 +50,9 @@ def plan_text(the_plan: Plan, *, verbose: bool = False) -> str:
     if the_plan.blocked:
         lines.append("Blocked: the model is stale (" + "; ".join(the_plan.blocked) + ").")
         lines.append("  Run with --retrain to train again, or --keep-model to use the old model.")
+    if the_plan.gone:
+        lines.append(f"The last run found the {the_plan.gone} gone at Bria: run with --retrain "
+                     f"to make a new one and everything after it.")
     if not work and not the_plan.blocked:
         lines.append("Nothing to do: every step is done.")
     else:

@@ -86,6 +86,7 @@ class Plan:
     blocked: tuple[str, ...] = ()  # why the run must stop before spending training credits
     model_source: str = "train"  # train | model_id | kept (where the model comes from)
     kept_for: str | None = None  # kept: the training inputs --keep-model was given for
+    gone: str | None = None  # a run found this recorded kind gone at Bria; --retrain rebuilds it
 
     @property
     def has_work(self) -> bool:
@@ -148,8 +149,9 @@ def plan(
             training = [planner.kept(s) for s in training]
     scenes = planner.scene_steps(model_ref)
     orphans = planner.orphans({s.key for s in training + scenes})
+    gone = None if retrain else recorded.meta.get("gone") or None
     return Plan(pipeline, tuple(training + scenes + orphans), tuple(blocked), source,
-                kept_for if source == "kept" else None)
+                kept_for if source == "kept" else None, gone)
 
 
 class _Planner:
