@@ -18,13 +18,16 @@ exits 1, ``Interrupted`` exits 130.
     │   ├── Conflict 409, PreconditionFailed 412, PayloadTooLarge 413,
     │   ├── UnsupportedMediaType 415, Unprocessable 422, RateLimited 429,
     │   ├── UrlDownloadFailed 460, ServerError 5xx
-    │   └── NetworkError           no answer at all (connect/read failure, timeout)
+    │   ├── NetworkError           no answer at all (connect/read failure, timeout)
+    │   └── AnswerTooLarge         (a ServerError) an answer over the documented cap
     ├── JobError                   an async generation job did not produce a result
     │   ├── JobFailed              status ERROR
     │   ├── JobUnknown             status UNKNOWN (a server fault)
     │   ├── JobLost                404 NOT_FOUND for a recorded request id
     │   └── JobTimeout             still running (or its result link not ready) after a time limit
     ├── ResultExpired              a result link stopped serving before download
+    ├── ResultRefused              a result link to an address bria-run never fetches
+    ├── ResultInvalid              a download too large, too slow, or not an image
     ├── TrainingFailed             the model ended Failed or Stopped
     ├── LegacyRetired              a legacy (light/max) route or field is no longer served
     ├── CaptionSealed              a caption change reached a dataset that is already completed
@@ -293,6 +296,14 @@ class NetworkError(ApiError):
             "same command again: every finished step is kept")
 
 
+class AnswerTooLarge(ServerError):
+    """An answer past the cap bria-run reads (``runner.bria.bounds``); for a POST its outcome
+    is unknown, like a lost answer's, and is reconciled the same way."""
+
+    hint = ("Bria's answers are small JSON documents; this one was cut off and not used. Run "
+            "the same command again later: every finished step is kept")
+
+
 _BY_STATUS: dict[int, type[ApiError]] = {
     400: BadRequest,
     401: Unauthorized,
@@ -367,6 +378,32 @@ class ResultExpired(BriaRunError):
 
     def message(self) -> str:
         return f"result link expired before download: {self.url_path}"
+
+
+class ResultRefused(BriaRunError):
+    """A result link to a link-local, multicast or unspecified address (or to a private one
+    while the API is public): never fetched, so no cloud metadata service is asked."""
+
+    def __init__(self, url_path: str, host: str, why: str) -> None:
+        super().__init__()
+        self.url_path, self.host, self.why = url_path, host, why
+
+    def message(self) -> str:
+        return (f"refused the result link {self.url_path} on {self.host}: {self.why}. Nothing "
+                f"was fetched; bria-run only downloads results from public addresses (or from "
+                f"the API's own network, as with the simulator)")
+
+
+class ResultInvalid(BriaRunError):
+    """A download that broke a bound (size, time) or is not an image; retried, then this."""
+
+    def __init__(self, url_path: str, reason: str) -> None:
+        super().__init__()
+        self.url_path, self.reason = url_path, reason
+
+    def message(self) -> str:
+        return (f"download of {self.url_path} failed: {self.reason}. Nothing was written; run "
+                f"again to retry it (the paid result's link is kept)")
 
 
 class TrainingFailed(BriaRunError):

@@ -32,6 +32,8 @@ SCENARIO_ROWS = {
     "P1-three": "P1 three pipelines, three runners, one budget in PostgreSQL",
     "P1-step": "P1 state cost per step, PostgreSQL",
     "P1-budget": "P1 budget cost per request, PostgreSQL",
+    "B2-answer": "B2 run peak RSS, 16 MB answer",
+    "B2-endless": "B2 run peak RSS, endless download",
 }
 
 

@@ -501,8 +501,16 @@ def test_wait_url_expired(status: int) -> None:
     assert str(caught.value) == "result link expired before download: /results/a.png"
 
 
+def _png(side: int = 8) -> bytes:
+    from PIL import Image
+
+    buffer = io.BytesIO()
+    Image.new("RGB", (side, side), (10, 20, 30)).save(buffer, "PNG")
+    return buffer.getvalue()
+
+
 def test_download_streams_and_hashes() -> None:
-    data = bytes(range(256)) * 1000
+    data = _png() + bytes(range(256)) * 1000  # a PNG header, then whatever it holds
     recorder = Recorder(httpx.Response(200, content=data))
     out = io.BytesIO()
     with make_client(recorder) as client:
@@ -526,18 +534,18 @@ class _DroppingStream(httpx.SyncByteStream):
 def test_download_dropped_midway_restarts_cleanly() -> None:
     t = FakeTime()
     recorder = Recorder(
-        httpx.Response(200, stream=_DroppingStream()), httpx.Response(200, content=b"whole")
+        httpx.Response(200, stream=_DroppingStream()), httpx.Response(200, content=_png())
     )
     out = io.BytesIO()
     with make_client(recorder, t) as client:
         digest = client.download("https://cdn.example/r.png", out)
-    assert out.getvalue() == b"whole" and digest == hashlib.sha256(b"whole").hexdigest()
+    assert out.getvalue() == _png() and digest == hashlib.sha256(_png()).hexdigest()
     assert t.sleeps == [2.0]
 
 
 def test_download_retries_5xx() -> None:
     t = FakeTime()
-    recorder = Recorder(ok({}, 503), httpx.Response(200, content=b"img"))
+    recorder = Recorder(ok({}, 503), httpx.Response(200, content=_png()))
     with make_client(recorder, t) as client:
         client.download("https://cdn.example/r.png", io.BytesIO())
     assert len(recorder.requests) == 2

@@ -98,6 +98,7 @@ class BriaClient(LegacyRoutes):
         on_outage: Callable[[str, float], None] | None = None,
         budget: Budget | None = None,
         interrupt: threading.Event | None = None,
+        result_limits: result_links.ResultLimits | None = None,
     ) -> None:
         """``budget``: request slots shared with other clients (other pipelines, other
         runners); by default the client has its own, ``rpm`` per ``window`` per endpoint.
@@ -109,6 +110,7 @@ class BriaClient(LegacyRoutes):
         self._sleep, self._clock = sleep, clock
         if timeout is None and read_timeout is not None:
             timeout = httpx.Timeout(connect=10.0, read=read_timeout, write=10.0, pool=30.0)
+        self._result_limits = result_limits or result_links.ResultLimits()
         self.limiter: Budget = budget if budget is not None else RateLimiter(
             rpm, window, clock=clock, sleep=sleep, on_wait=on_wait)
         self._session = ApiSession(
@@ -389,6 +391,8 @@ class BriaClient(LegacyRoutes):
 
     def download(self, url: str, out: BinaryIO) -> str:
         """Stream a result link into ``out``; returns the sha256 hex of what was written.
-        403/404/410 raise ResultExpired. A dropped transfer is retried from the start
-        when ``out`` can be rewound."""
-        return result_links.download(self._session, url, out)
+        403/404/410 raise ResultExpired; a forbidden address ResultRefused; too large, too
+        slow or not an image ResultInvalid (``result_links.ResultLimits``). A dropped
+        transfer is retried from the start when ``out`` can be rewound."""
+        return result_links.download(self._session, url, out, limits=self._result_limits,
+                                     clock=self._clock)

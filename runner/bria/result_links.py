@@ -4,22 +4,50 @@ They are a CDN, not the API: no ``api_token`` header (it must not leak to anothe
 and no rate limit, but the same retry policy for 429/5xx and dropped connections.
 Legacy ``sync: false`` links answer 404 until the image exists; an expired signature
 answers 403 (or 410).
+
+Every download is bounded (``ResultLimits``): a link to a link-local, multicast or
+unspecified address is refused before anything is sent (``runner.bria.addresses``); the
+body streams to the caller's file up to ``max_bytes`` (64 MB) within ``seconds`` (300 s,
+retries included); and its first bytes must be a PNG, JPEG or WEBP header that Pillow reads,
+with plausible dimensions. Anything else (an HTML page served as a result, say) is a failed
+download, retried per policy, then ``ResultInvalid`` with the reason. The caller writes to a
+temporary file and moves it into place only when ``download`` returns.
 """
 
 from __future__ import annotations
 
 import hashlib
+import io
+import time
 from collections.abc import Callable
+from dataclasses import dataclass
 from typing import BinaryIO
 
 import httpx
 
+from runner.bria.addresses import refusal
 from runner.bria.session import ApiSession, Call, describe_failure
-from runner.errors import JobTimeout, NetworkError, ResultExpired
+from runner.errors import JobTimeout, NetworkError, ResultExpired, ResultInvalid, ResultRefused
 
 RESULT_LINK = "<result link>"  # the stats key of result links
 _EXPIRED = (403, 410)
 _CHUNK = 1 << 16
+_HEAD = 1 << 20  # enough for any image header, EXIF segments included
+MAX_SIDE = 16_384  # Bria's results are 1-2 K px a side; anything past this is not one
+
+
+@dataclass(frozen=True)
+class ResultLimits:
+    max_bytes: int = 64 * 1024 * 1024
+    seconds: float = 300.0  # one download, its retries included
+
+
+class _Broken(Exception):
+    """A bound broken mid-download: the reason, and whether a retry may help."""
+
+    def __init__(self, reason: str, *, is_final: bool = False) -> None:
+        super().__init__(reason)
+        self.reason, self.is_final = reason, is_final
 
 
 def wait_until_served(
@@ -34,6 +62,7 @@ def wait_until_served(
     """Ranged GET of byte 0 until the link serves content (200/206)."""
     deadline = clock() + timeout
     call = Call("GET", RESULT_LINK, url, headers=(("Range", "bytes=0-0"),), is_api=False)
+    _refuse_address(session, call)
     while True:
         response = session.send(call, accept=(404, *_EXPIRED))
         response.close()
@@ -46,13 +75,18 @@ def wait_until_served(
         sleep(poll_every)
 
 
-def download(session: ApiSession, url: str, out: BinaryIO) -> str:
-    """Stream ``url`` into ``out``; the sha256 hex of the bytes written.
+def download(session: ApiSession, url: str, out: BinaryIO, *,
+             limits: ResultLimits | None = None,
+             clock: Callable[[], float] = time.monotonic) -> str:
+    """Stream ``url`` into ``out`` within ``limits``; the sha256 hex of the bytes written.
 
-    A transfer dropped midway is retried (per the retry policy) from the start, after
-    rewinding ``out``; when ``out`` cannot be rewound it raises NetworkError instead.
+    A transfer dropped midway, or one that broke a bound, is retried (per the retry policy)
+    from the start after rewinding ``out``; when ``out`` cannot be rewound it fails at once.
     """
+    limits = limits or ResultLimits()
     call = Call("GET", RESULT_LINK, url, is_api=False)
+    _refuse_address(session, call)
+    deadline = clock() + limits.seconds
     start = out.tell() if out.seekable() else None
     retry = 0
     while True:
@@ -60,10 +94,16 @@ def download(session: ApiSession, url: str, out: BinaryIO) -> str:
         try:
             if response.status_code in (404, *_EXPIRED):
                 raise ResultExpired(call.shown_path)
-            return _stream_into(response, out)
+            return _stream_into(response, out, limits, deadline, clock)
         except httpx.TransportError as exc:
             if start is None or not session.should_retry("GET", None, retry):
                 raise NetworkError(None, "GET", call.shown_path, describe_failure(exc)) from exc
+        except _Broken as exc:
+            if start is None or exc.is_final or not session.should_retry("GET", None, retry):
+                if start is not None:  # leave nothing of it for the caller to keep
+                    out.seek(start)
+                    out.truncate()
+                raise ResultInvalid(call.shown_path, exc.reason) from None
         finally:
             response.close()
         out.seek(start)
@@ -72,9 +112,49 @@ def download(session: ApiSession, url: str, out: BinaryIO) -> str:
         retry += 1
 
 
-def _stream_into(response: httpx.Response, out: BinaryIO) -> str:
+def _refuse_address(session: ApiSession, call: Call) -> None:
+    refused = refusal(call.path, session.api_host())
+    if refused is not None:
+        raise ResultRefused(call.shown_path, *refused)
+
+
+def _stream_into(response: httpx.Response, out: BinaryIO, limits: ResultLimits,
+                 deadline: float, clock: Callable[[], float]) -> str:
     digest = hashlib.sha256()
+    head, size = bytearray(), 0
+    is_checked = False
     for chunk in response.iter_bytes(_CHUNK):
+        size += len(chunk)
+        if size > limits.max_bytes:
+            raise _Broken(f"larger than {limits.max_bytes // (1024 * 1024)} MB, the most "
+                          "bria-run downloads for one image")
+        if clock() > deadline:
+            raise _Broken(f"not finished after {limits.seconds:g} s", is_final=True)
+        if not is_checked:
+            head += chunk[: _HEAD - len(head)]
+            if len(head) >= _HEAD:
+                check_image_head(bytes(head))
+                is_checked = True
         digest.update(chunk)
         out.write(chunk)
+    if not is_checked:
+        check_image_head(bytes(head))
     return digest.hexdigest()
+
+
+def check_image_head(head: bytes) -> tuple[str, int, int]:
+    """The format and size of an image from its first bytes; ``_Broken`` unless it is a PNG,
+    JPEG or WEBP header Pillow reads, with plausible dimensions (pixels are not decoded)."""
+    from PIL import Image  # only downloads need it here; imported on the first one
+
+    try:
+        with Image.open(io.BytesIO(head)) as image:
+            kind, (width, height) = image.format or "?", image.size
+    except (OSError, ValueError, SyntaxError, Image.DecompressionBombError) as exc:
+        shown = head[:40].decode("ascii", "replace").replace("\n", " ").strip()
+        raise _Broken(f"not a PNG, JPEG or WEBP image (it begins `{shown}`)") from exc
+    if kind not in ("PNG", "JPEG", "WEBP"):
+        raise _Broken(f"a {kind} image, not a PNG, JPEG or WEBP")
+    if not (0 < width <= MAX_SIDE and 0 < height <= MAX_SIDE):
+        raise _Broken(f"a {kind} of {width}x{height} px, not a plausible result")
+    return kind, width, height

@@ -2,8 +2,10 @@
 
 This is the only place where httpx exceptions and HTTP statuses become bria-run errors
 (``runner.errors``), and the only place the API token is put on the wire. The token is
-sent per request (never as a default header) so signed result links on another host
-never see it; it is never part of a message, a log line or a repr.
+sent per request (never as a default header), and only to the API root's own host, so
+signed result links on another host never see it; it is never part of a message, a log
+line or a repr. Every answer is read within the caps of ``runner.bria.bounds``, with the
+token scrubbed from its bytes before anything decodes it.
 """
 
 from __future__ import annotations
@@ -21,6 +23,7 @@ from urllib.parse import urlsplit
 import httpx
 
 from runner import __version__
+from runner.bria.bounds import error_body, settle
 from runner.bria.inline import has_inline, json_stream
 from runner.bria.limiter import Budget
 from runner.bria.retry import RetryPolicy, parse_retry_after
@@ -172,7 +175,7 @@ class ApiSession:
             self._stats.add(call.key, waited=waited)
         self._stats.add(call.key, requests=1)
         try:
-            response = self._http.send(request, stream=stream)
+            response = self._receive(call, request, stream)
         except httpx.TransportError as exc:
             detail = redact(describe_failure(exc), self._token)
             raise NetworkError(None, call.method, call.shown_path, detail) from exc
@@ -186,7 +189,7 @@ class ApiSession:
 
     def _build(self, call: Call) -> httpx.Request:
         headers = dict(call.headers)
-        if call.is_api:
+        if call.is_api and self._is_api_host(call.path):
             headers["api_token"] = self._token
         content: bytes | Iterator[bytes] | None = None
         if call.body is not None:
@@ -259,8 +262,7 @@ class ApiSession:
             raise Interrupted()
 
     def _error(self, call: Call, response: httpx.Response) -> ApiError:
-        if not response.is_stream_consumed:
-            response.read()
+        response = error_body(response, self._token)
         body = _body(response)
         retry_after = parse_retry_after(
             response.headers.get("Retry-After"), response.headers.get("Date")
@@ -269,6 +271,28 @@ class ApiSession:
         response.close()
         cls = api_error_class(response.status_code)
         return cls(response.status_code, call.method, call.shown_path, message, body, retry_after)
+
+
+    def _receive(self, call: Call, request: httpx.Request, stream: bool) -> httpx.Response:
+        """The answer, streamed; unless the caller streams it, read here within the caps of
+        ``runner.bria.bounds`` (a 2xx over 4 MB raises AnswerTooLarge), token scrubbed."""
+        response = self._http.send(request, stream=True)
+        if stream:
+            return response
+        if response.is_success:
+            return settle(response, call.method, call.shown_path, self._token)
+        return error_body(response, self._token)
+
+    def _is_api_host(self, path: str) -> bool:
+        """The token goes only to the API root's own scheme, host and port."""
+        target = urlsplit(path)
+        if not target.netloc:
+            return True  # a path under the API root
+        root = urlsplit(self.base_url)
+        return (target.scheme, target.netloc.lower()) == (root.scheme, root.netloc.lower())
+
+    def api_host(self) -> str | None:
+        return urlsplit(self.base_url).hostname
 
 
 def drop_none(value: Any) -> Any:

@@ -38,6 +38,12 @@ class SimConfig:
     retire_legacy: bool = False  # legacy routes answer as retired endpoints (retired.py)
     record_requests: bool = False  # keep every request body (long strings shortened)
     persist_path: Path | None = None  # load the world at start, save after each mutation
+    # Test-only faults that attack the client's bounds (runner/simulator/hostile.py); no real
+    # Bria does this, tests and benchmarks turn them on to prove bria-run's limits hold.
+    huge_answer: int = 0  # bytes: GET /v2/status answers a JSON document this large
+    result_fault: str = ""  # "endless": result links stream bytes forever; "html": a web page
+    result_host: str = ""  # result links in job answers name this host (e.g. 169.254.169.254)
+    echo_token: bool = False  # job error messages repeat the api_token they were sent
     clock: Callable[[], float] = time.time
 
     def update(self, changes: dict[str, Any]) -> None:

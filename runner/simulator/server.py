@@ -23,7 +23,7 @@ from collections import Counter
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any, Self
 
-from runner.simulator import jobs, persist
+from runner.simulator import hostile, jobs, persist
 from runner.simulator.answers import SimError, message, v2_error
 from runner.simulator.config import SimConfig
 from runner.simulator.ratelimit import SlidingWindow
@@ -278,6 +278,8 @@ class _Handler(BaseHTTPRequestHandler):
         status, answer = self._process(route, ident, raw)
         if faults["lost"]:
             return self._drop()
+        if hostile.serve_api(self, sim.config, key, answer):  # test-only bound attacks
+            return None
         self._send(status, answer, drop_midway=faults["drop"])
 
     def _process(self, route: Route, ident: str, raw: bytes) -> tuple[int, Any]:
@@ -336,6 +338,8 @@ class _Handler(BaseHTTPRequestHandler):
             return self._raw(403, xml, "application/xml")
         if status != 200:
             return self._raw(404, b"<Error><Code>NoSuchKey</Code></Error>", "application/xml")
+        if hostile.serve_result(self, sim.config, data):  # test-only bound attacks
+            return None
         self._ranged(data, drop)
 
     def _ranged(self, data: bytes, drop: bool) -> None:

@@ -13,6 +13,7 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
+from tests.benchmarks.bounded import run_b2
 from tests.benchmarks.engine_cpu import run_s2
 from tests.benchmarks.gallery import run_g1
 from tests.benchmarks.hostile import run_b1
@@ -25,7 +26,7 @@ from tests.benchmarks.table import Outcome, machine, render_markdown, render_tex
 
 SCENARIOS: dict[str, Callable[[bool], Outcome]] = {
     "S1": run_s1, "S2": run_s2, "S3": run_s3, "S4": run_s4, "S5": run_s5, "G1": run_g1,
-    "B1": run_b1, "P1": run_p1,
+    "B1": run_b1, "B2": run_b2, "P1": run_p1,
 }
 LATEST = Path(__file__).with_name("latest.md")
 COMMAND = "python -m tests.benchmarks"
