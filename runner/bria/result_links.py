@@ -7,8 +7,8 @@ answers 403 (or 410).
 
 Every download is bounded (``ResultLimits``): a link to a link-local, multicast or
 unspecified address is refused before anything is sent (``runner.bria.addresses``); the
-body streams to the caller's file up to ``max_bytes`` (64 MB) within ``seconds`` (300 s,
-retries included); and its first bytes must be a PNG, JPEG or WEBP header that Pillow reads,
+body streams to the caller's file up to ``max_bytes`` (64 MB) within ``seconds`` (300 s a
+transfer); and its first bytes must be a PNG, JPEG or WEBP header that Pillow reads,
 with plausible dimensions. Anything else (an HTML page served as a result, say) is a failed
 download, retried per policy, then ``ResultInvalid`` with the reason. The caller writes to a
 temporary file and moves it into place only when ``download`` returns.
@@ -39,7 +39,7 @@ MAX_SIDE = 16_384  # Bria's results are 1-2 K px a side; anything past this is n
 @dataclass(frozen=True)
 class ResultLimits:
     max_bytes: int = 64 * 1024 * 1024
-    seconds: float = 300.0  # one download, its retries included
+    seconds: float = 300.0  # one transfer, from its first byte asked to its last
 
 
 class _Broken(Exception):
@@ -86,7 +86,7 @@ def download(session: ApiSession, url: str, out: BinaryIO, *,
     limits = limits or ResultLimits()
     call = Call("GET", RESULT_LINK, url, is_api=False)
     _refuse_address(session, call)
-    deadline = clock() + limits.seconds
+    began = clock()
     start = out.tell() if out.seekable() else None
     retry = 0
     while True:
@@ -94,12 +94,15 @@ def download(session: ApiSession, url: str, out: BinaryIO, *,
         try:
             if response.status_code in (404, *_EXPIRED):
                 raise ResultExpired(call.shown_path)
-            return _stream_into(response, out, limits, deadline, clock)
+            return _stream_into(response, out, limits, clock() + limits.seconds, clock)
         except httpx.TransportError as exc:
-            if start is None or not session.should_retry("GET", None, retry):
+            down_for = clock() - began  # a dropped transfer: an outage, waited out per policy
+            if start is None or not session.should_retry("GET", None, retry, down_for):
                 raise NetworkError(None, "GET", call.shown_path, describe_failure(exc)) from exc
         except _Broken as exc:
-            if start is None or exc.is_final or not session.should_retry("GET", None, retry):
+            # Too large or not an image: a fault of this link, not an outage. A few quick
+            # retries, as for a 500, never waited out.
+            if start is None or exc.is_final or not session.should_retry("GET", 500, retry):
                 if start is not None:  # leave nothing of it for the caller to keep
                     out.seek(start)
                     out.truncate()

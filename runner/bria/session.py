@@ -232,8 +232,9 @@ class ApiSession:
         self._limiter.block(call.key, self._delay(failure, retry))
         return True
 
-    def should_retry(self, method: str, status: int | None, retry: int) -> bool:
-        return self._policy.should_retry(method, status, retry)
+    def should_retry(self, method: str, status: int | None, retry: int,
+                     down_for: float = 0.0) -> bool:
+        return self._policy.should_retry(method, status, retry, down_for)
 
     def backoff(self, retry: int) -> float:
         return self._policy.backoff(retry, self._rand)

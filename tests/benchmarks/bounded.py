@@ -95,5 +95,5 @@ def run_b2(smoke: bool) -> Outcome:
     )
     detail = ("B2: peak RSS (VmHWM) of a fresh `bria-run run` process (training chain + one "
               "scene, simulator in its own process); JSON answers are read up to 4 MB, result "
-              "downloads stream to a temp file up to 64 MB within 300 s, 3 retries each.")
+              "downloads stream to a temp file up to 64 MB within 300 s a transfer, 3 quick retries.")
     return Outcome(rows, (detail,))
