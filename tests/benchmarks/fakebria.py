@@ -44,6 +44,15 @@ class FakeBria:
         self._uploaded.setdefault(dataset_id, []).append(image)
         return image
 
+    def list_projects(self) -> list[dict[str, Any]]:
+        return []  # a fresh organisation: nothing to adopt by name
+
+    def list_datasets(self, project_id: int) -> list[dict[str, Any]]:
+        return []
+
+    def list_models(self, project_id: int) -> list[dict[str, Any]]:
+        return []
+
     def list_images(self, dataset_id: int) -> list[dict[str, Any]]:
         """What the engine compares with its plan before completing and training."""
         return list(self._uploaded.get(dataset_id, []))
