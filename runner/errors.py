@@ -425,6 +425,8 @@ LEGACY_END = "2026-07-01"
 class LegacyRetired(BriaRunError):
     """A legacy route answered like a retired endpoint (404/410 or "not supported")."""
 
+    stops_run = True  # every later legacy request would be refused the same way
+
     def __init__(self, method: str, path: str, status: int | None, bria_message: str) -> None:
         super().__init__()
         self.method, self.path, self.status, self.bria_message = method, path, status, bria_message

@@ -18,7 +18,7 @@ from test_published_fields import FAST, run_in_process
 from runner.bria.failures import failure_reasons
 from runner.bria.legacy import is_retired_answer
 from runner.cli import main
-from runner.errors import ApiError, LegacyRetired, RunFailed, TrainingFailed
+from runner.errors import ApiError, LegacyRetired, TrainingFailed
 from runner.simulator import SimConfig, Simulator
 from runner.state.store import Store
 
@@ -51,7 +51,7 @@ def test_a_retired_legacy_route_stops_the_run_and_keeps_what_was_done(
     assert recorded.current("identity").status == "failed"
 
 
-def test_a_retired_generation_route_fails_the_scene_and_keeps_earlier_images(
+def test_a_retired_generation_route_stops_the_run_and_keeps_earlier_images(
     legacy: Path, tmp_path: Path
 ) -> None:
     state = tmp_path / "state.sqlite"
@@ -61,11 +61,12 @@ def test_a_retired_generation_route_fails_the_scene_and_keeps_earlier_images(
         legacy.write_text(legacy.read_text().replace(
             "outputs:", "  - name: meadow\n    prompt: Luna in a meadow\noutputs:"))
         sim.configure(retire_legacy=True)
-        with pytest.raises(RunFailed) as caught:
+        # not one failed scene among others: the run stops, as every later one would fail too
+        with pytest.raises(LegacyRetired) as caught:
             run_in_process(legacy, sim, state)
-    assert list(caught.value.failures) == ["scene/meadow/1"]
-    assert "POST /v1/text-to-image/tailored/{id}: HTTP 404: Not Found. Bria no longer serves " \
-           "this legacy (light/max) route" in caught.value.failures["scene/meadow/1"]
+    assert str(caught.value).startswith(
+        "POST /v1/text-to-image/tailored/{id}: HTTP 404: Not Found. Bria no longer serves "
+        "this legacy (light/max) route")
     after = sorted(p.relative_to(legacy.parent) for p in legacy.parent.rglob("outputs/**/*.png"))
     assert before and after == before
 
