@@ -154,3 +154,12 @@ def test_a_pipeline_runs_on_postgresql_and_a_rerun_posts_nothing(
         status = bria(["status", str(path), "--json"], env=env, cwd=tmp_path)
         assert '"state": "done"' in status.stdout and "postgresql://" in status.stdout
     assert not (tmp_path / "state").exists()  # nothing went to a SQLite file
+
+
+def test_the_studio_view_of_an_empty_database_and_without_one(pg_url: str, tmp_path: Path) -> None:
+    env = env_for("http://127.0.0.1:9", BRIA_RUN_STATE=pg_url)
+    empty = bria(["status", "--all"], env=env, cwd=tmp_path)
+    assert empty.returncode == 0 and "no pipeline has run on this database yet" in empty.stdout
+    nowhere = bria(["status", "--all", "--state", str(tmp_path / "s.sqlite")], env=env,
+                   cwd=tmp_path)
+    assert nowhere.returncode == 2 and "give --state postgresql://" in nowhere.stderr

@@ -12,6 +12,7 @@ from typing import Any
 
 from sqlalchemy import func, select, text
 from sqlalchemy.engine import Connection
+from sqlalchemy.exc import SQLAlchemyError
 
 from runner.errors import StateError
 from runner.state import postgres
@@ -30,10 +31,9 @@ def studio_view(url: str) -> list[dict[str, Any]]:
             registry = conn.execute(select(pipelines).order_by(pipelines.c.name,
                                                                pipelines.c.file)).all()
             return [_entry(conn, row) for row in registry]
-    except Exception as exc:
-        if isinstance(exc, StateError):
-            raise
-        raise StateError(f"cannot read the studio at {location}: {exc}") from exc
+    except SQLAlchemyError as exc:
+        raise StateError(f"cannot read the studio at {location}: "
+                         f"{postgres.described(exc)}") from exc
     finally:
         engine.dispose()
 
