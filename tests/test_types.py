@@ -80,3 +80,14 @@ def test_debug_shows_the_traceback_of_an_unexpected_error_without_the_token(
     assert "Traceback" not in plain.output and "internal error: RuntimeError" in plain.output
     assert "Traceback (most recent call last)" in debug.output and "explode" in debug.output
     assert "secret-token-123" not in plain.output + debug.output
+
+
+def test_planning_does_not_load_the_http_stack() -> None:
+    """plan/status/outputs and the start of a run import the app, not httpx: start-up stays fast
+    (the S5 benchmark's goal) and a file that needs no request sends none."""
+    import subprocess
+    import sys
+
+    code = "import sys, runner.app, runner.cli; print('httpx' in sys.modules)"
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "False"

@@ -10,10 +10,12 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from runner.bria.answers import JobStatus
 from runner.errors import JobTimeout
+
+if TYPE_CHECKING:  # the engine imports this loop; it must not load httpx before the plan
+    from runner.bria.answers import JobStatus
 
 
 def poll_until_done(
