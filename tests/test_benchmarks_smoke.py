@@ -34,6 +34,7 @@ SCENARIO_ROWS = {
     "P1-budget": "P1 budget cost per request, PostgreSQL",
     "B2-answer": "B2 run peak RSS, 16 MB answer",
     "B2-endless": "B2 run peak RSS, endless download",
+    "W1": "W1 5xx storm 20%",
 }
 
 
