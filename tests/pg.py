@@ -56,8 +56,27 @@ def local_answers(url: str = LOCAL) -> bool:
     return True
 
 
+def sweep_stale(admin: str) -> None:
+    """Drop the throwaway databases of test sessions that died before their teardown (the
+    pid in the name is gone), so killed sessions do not pile databases up."""
+    with psycopg.connect(admin, autocommit=True) as conn:
+        names = [r[0] for r in conn.execute(
+            "SELECT datname FROM pg_database WHERE datname LIKE 'bria\\_run\\_test\\_%'")]
+        for name in names:
+            try:
+                os.kill(int(name.split("_")[3]), 0)
+                continue  # a live session's
+            except ProcessLookupError:
+                pass
+            except (PermissionError, ValueError, IndexError):
+                continue
+            conn.execute(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)")
+                         .format(sql.Identifier(name)))
+
+
 def start_server(folder: Path) -> PgServer:
     if os.environ.get("BRIA_RUN_TEST_PGSERVER") != "1" and local_answers():
+        sweep_stale(LOCAL)
         return PgServer(LOCAL)
     import pgserver  # the fresh machine's path: a server of the suite's own
 
