@@ -225,7 +225,7 @@ def _run_locked(pipeline: Pipeline, store: Store, api: Api, options: RunOptions,
           prices=f"{pipeline.prices.training:g} {pipeline.prices.image:g}")
     if not the_plan.has_work:
         reporter.emit(EventKind.FINISHED, images=0)
-        return Summary()  # an unchanged, finished file: not a single request
+        return Summary(outputs=str(pipeline.outputs))  # unchanged, finished: not one request
     watch = _OutputWatch(reporter, store)
     ctx = Context(pipeline, the_plan, store, api.client, watch, options, hashes=hashes,
                   stop=stop)
@@ -242,6 +242,7 @@ def _run_locked(pipeline: Pipeline, store: Store, api: Api, options: RunOptions,
         page = _refresh_gallery(pipeline, the_plan, store, options, reporter, outcome) \
             if watch.changed else None
     summary.gallery = str(page) if page else None
+    summary.outputs = str(pipeline.outputs)
     return summary
 
 

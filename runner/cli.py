@@ -108,27 +108,39 @@ def main() -> None:
 @main.command()
 @click.argument("pipeline", type=click.Path(path_type=Path, dir_okay=False))
 @click.option("--json", "as_json", is_flag=True, help="Print the result as JSON on stdout.")
-def validate(pipeline: Path, as_json: bool) -> None:
+@click.option("-q", "--quiet", is_flag=True, help="Show errors only, not warnings.")
+def validate(pipeline: Path, as_json: bool, quiet: bool) -> None:
     """Check PIPELINE against the schema and check every file it names.
 
     Touches no network and no state. Exit 0 when valid (warnings are shown),
-    2 when not; every problem is listed at once as file:line:col: path: message.
+    2 when not; every problem is listed at once as file:line:col: path: message,
+    errors first, then warnings, then a count.
     """
     from runner.pipeline.loader import load_pipeline
 
     try:
         _, warnings = load_pipeline(pipeline)
+        problems: list[Any] = list(warnings)
     except PipelineInvalid as exc:
-        if as_json:
-            _echo_json({"valid": False, "problems": [p.as_dict() for p in exc.problems]})
-            sys.exit(EXIT_INVALID)
-        fail(exc)
+        problems = list(exc.problems)
+    errors = [p for p in problems if p.severity == "error"]
     if as_json:
-        _echo_json({"valid": True, "problems": [w.as_dict() for w in warnings]})
-        return
-    for warning in warnings:
-        click.echo(str(warning), err=True)
-    click.echo(f"{pipeline}: valid")
+        _echo_json({"valid": not errors, "problems": [p.as_dict() for p in problems]})
+        sys.exit(EXIT_INVALID if errors else 0)
+    shown = errors + ([] if quiet else [p for p in problems if p.severity != "error"])
+    for problem in shown:
+        click.echo(str(problem), err=True)
+    count = _count(len(errors), "error") + ", " + _count(len(problems) - len(errors), "warning")
+    if quiet and len(problems) > len(errors):
+        count += " (hidden by --quiet)"
+    if errors:
+        click.echo(f"{pipeline}: invalid: {count}", err=True)
+        sys.exit(EXIT_INVALID)
+    click.echo(f"{pipeline}: valid ({count})")
+
+
+def _count(n: int, word: str) -> str:
+    return f"{n} {word}" + ("" if n == 1 else "s")
 
 
 @main.command()
@@ -272,8 +284,7 @@ def run(pipelines: tuple[Path, ...], simulate: bool, state: str | None, retrain:
     finally:
         reporter.close()
     if not as_json:
-        page = f"; gallery: {_shown(summary.gallery)}" if summary.gallery else ""
-        click.echo(f"done: {summary.images} new image(s), {len(summary.done)} step(s) run{page}")
+        click.echo(_final_line(summary))
 
 
 def _run_several(targets: list[Any], options_for: Any, command: str, rpm: int,
@@ -298,6 +309,12 @@ def _run_several(targets: list[Any], options_for: Any, command: str, rpm: int,
         sys.stderr.flush()
         os._exit(code)
     sys.exit(code)
+
+
+def _final_line(summary: Any) -> str:
+    from runner.many import summary_line
+
+    return summary_line(summary, _shown)
 
 
 def _resume_command(pipeline: Path, simulate: bool, state: str | None) -> str:

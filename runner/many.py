@@ -77,12 +77,15 @@ def final_lines(results: list[Result], *,
         if result.error is not None:
             lines.append((f"{name}: error: {result.error}", True))
         elif result.summary is not None:
-            summary = result.summary
-            page = f"; gallery: {shown(summary.gallery)}" if summary.gallery else ""
-            done = (f"{name}: done: {summary.images} new image(s), "
-                    f"{len(summary.done)} step(s) run{page}")
-            lines.append((done, False))
+            lines.append((f"{name}: {summary_line(result.summary, shown)}", False))
     return lines
+
+
+def summary_line(summary: Summary, shown: Callable[[str], str] = str) -> str:
+    """A run's last line: what it made, where the images are, and the gallery."""
+    where = f" in {shown(summary.outputs)}{os.sep}" if summary.outputs else ""
+    page = f"; gallery: {shown(summary.gallery)}" if summary.gallery else ""
+    return f"done: {summary.images} new image(s){where}, {len(summary.done)} step(s) run{page}"
 
 
 def _one(result: Result, options: RunOptions, reporter: Reporter, command: str,

@@ -304,7 +304,7 @@ def test_the_luna_demo_ends_with_the_path_of_its_page(tmp_path: Path) -> None:
     result = bria(["pipelines/luna.yaml", "--simulate"], env=env, cwd=tmp_path)
     assert result.returncode == 0, result.stderr
     last = result.stdout.splitlines()[-1]
-    assert last == "done: 5 new image(s), 21 step(s) run; gallery: " \
+    assert last == "done: 5 new image(s) in pipelines/outputs/luna/, 21 step(s) run; gallery: " \
         "pipelines/outputs/luna/index.html"
     data = json.loads((tmp_path / "pipelines/outputs/luna/index.json").read_text())
     assert [s["name"] for s in data["scenes"]] == ["forest", "reading", "beach"]

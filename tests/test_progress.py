@@ -116,10 +116,11 @@ def test_the_three_outputs_of_a_real_run(tmp_path: Path, sim: Simulator) -> None
     path.write_text(path.read_text().replace("Luna in a forest", "Luna in a dark forest"))
     plain = bria(["run", str(path)], env=env, cwd=tmp_path)
     assert plain.returncode == 0, plain.stderr
-    assert plain.stdout == "done: 1 new image(s), 1 step(s) run; gallery: outputs/index.html\n"
+    assert plain.stdout == \
+        "done: 1 new image(s) in outputs/, 1 step(s) run; gallery: outputs/index.html\n"
     assert all(STAMP.match(line) for line in plain.stderr.splitlines()), plain.stderr
     assert "kept earlier output" in plain.stderr or "previous" in plain.stderr
     path.write_text(path.read_text().replace("Luna reading by the fire", "Luna reading"))
     quiet = bria(["run", str(path), "-q"], env=env, cwd=tmp_path)
     assert (quiet.returncode, quiet.stdout, quiet.stderr) == (
-        0, "done: 2 new image(s), 2 step(s) run; gallery: outputs/index.html\n", "")
+        0, "done: 2 new image(s) in outputs/, 2 step(s) run; gallery: outputs/index.html\n", "")

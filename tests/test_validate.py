@@ -274,16 +274,18 @@ def test_the_base_document_is_valid(project: Path) -> None:
     (project / "p.yaml").write_text(BASE)
     code, out, err = run_validate(project / "p.yaml")
     assert (code, err) == (0, "")
-    assert out == f"{project / 'p.yaml'}: valid\n"
+    assert out == f"{project / 'p.yaml'}: valid (0 errors, 0 warnings)\n"
 
 
 def test_every_problem_is_reported_at_once_sorted_by_position(project: Path) -> None:
     document = edit("name: demo", "name: Demo") + "    variations: 9\n    seed: -1\ncolour: x\n"
     (project / "p.yaml").write_text(document)
     code, _, err = run_validate(project / "p.yaml")
-    where = [line.split(": ", 1)[0].split(":", 1)[1] for line in err.splitlines()]
+    lines = err.splitlines()
+    where = [line.split(": ", 1)[0].split(":", 1)[1] for line in lines[:-1]]
     assert code == 2
     assert where == ["2:7", "11:17", "12:11", "13:1"]
+    assert lines[-1].endswith(": invalid: 4 errors, 0 warnings")
 
 
 def test_the_file_name_is_shown_as_given(project: Path, monkeypatch: pytest.MonkeyPatch) -> None:
@@ -318,7 +320,7 @@ def test_warnings_alone_do_not_fail(project: Path) -> None:
     (project / "p.yaml").write_text(add(LEGACY))
     code, out, err = run_validate(project / "p.yaml")
     assert code == 0
-    assert out.endswith(": valid\n")
+    assert out.endswith(": valid (0 errors, 1 warning)\n")
     assert err == (f"{project / 'p.yaml'}:11:21: warning: training.version: light is a legacy "
                    "model: Bria ended legacy model support on 2026-07-01 and no longer lists "
                    "its routes (train new characters on fibo with `version: fibo`; this file "
@@ -327,7 +329,24 @@ def test_warnings_alone_do_not_fail(project: Path) -> None:
 
 def test_missing_file(tmp_path: Path) -> None:
     code, _, err = run_validate(tmp_path / "nope.yaml")
-    assert (code, err) == (2, f"{tmp_path / 'nope.yaml'}:1:1: no such file\n")
+    file = tmp_path / "nope.yaml"
+    assert (code, err) == (2, f"{file}:1:1: no such file\n{file}: invalid: 1 error, 0 warnings\n")
+
+
+def test_errors_come_before_warnings_with_a_count_and_quiet_hides_warnings(
+    project: Path,
+) -> None:
+    # A legacy version (a warning, line 8) before a missing reference (an error, line 12).
+    (project / "p.yaml").write_text(BASE.replace("scenes:\n", LEGACY + "scenes:\n").replace(
+        "    prompt: Luna in a forest\n", "    prompt: Luna in a forest\n    reference: gone.png\n"))
+    code, _, err = run_validate(project / "p.yaml")
+    lines = err.splitlines()
+    assert code == 2
+    assert "warning" not in lines[0] and "warning" in lines[1]
+    assert lines[-1].endswith(": invalid: 1 error, 1 warning")
+    code, _, quiet = run_validate(project / "p.yaml", "--quiet")
+    assert code == 2 and "warning:" not in quiet
+    assert quiet.splitlines()[-1].endswith("1 error, 1 warning (hidden by --quiet)")
 
 
 @pytest.mark.parametrize(("command"), [["validate"], ["schema"], []], ids=["validate", "schema",

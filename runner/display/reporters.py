@@ -14,6 +14,7 @@ import os
 import sys
 import threading
 import time
+from collections.abc import Callable
 from typing import Any, TextIO
 
 from runner.events import EventKind
@@ -42,21 +43,31 @@ class JsonReporter:
         pass
 
 
+HEARTBEAT_SECONDS = 300.0
+
+
 class PlainReporter:
     """Timestamped lines, one per meaningful change (no per-poll noise)."""
 
-    def __init__(self, out: TextIO | None = None, prefix: str = "") -> None:
+    def __init__(self, out: TextIO | None = None, prefix: str = "",
+                 clock: Callable[[], float] = time.monotonic) -> None:
         self.out = out or sys.stderr
         self.prefix = prefix  # several pipelines in one command: "luna: " names each line
         self._lock = threading.Lock()
         self._last_training: str | None = None
+        self._clock = clock
+        self._training_said = 0.0
 
     def emit(self, event: EventKind, key: str | None = None, **data: Any) -> None:
         line = describe(event, key, data)
         if event == "training":
-            if data.get("status") == self._last_training:
+            # A new status always; the same one again only as a heartbeat every few minutes,
+            # so a CI log is never silent for the hours a training takes.
+            now = self._clock()
+            same = data.get("status") == self._last_training
+            if same and now - self._training_said < HEARTBEAT_SECONDS:
                 return
-            self._last_training = data.get("status")
+            self._last_training, self._training_said = data.get("status"), now
         if line is None:
             return
         stamp = time.strftime("%H:%M:%S")
@@ -96,7 +107,8 @@ def describe(kind: EventKind, key: str | None, data: dict[str, Any]) -> str | No
         return f"{key}: {state}" + (f" ({data['reason']})" if data.get("reason") else "") \
             if state in ("regenerating",) else None
     if kind == "wait":
-        return f"rate limit: waiting {data.get('seconds', 0):.1f}s for {data.get('endpoint')}"
+        return (f"waiting {max(1, round(float(data.get('seconds', 0))))} s for Bria's rate limit "
+                f"on {plain_endpoint(str(data.get('endpoint')))}")
     if kind == "outage":
         return outage_line(data)
     if kind in ("notice", "moved", "adopted"):
@@ -116,6 +128,22 @@ def outage_line(data: dict[str, Any]) -> str:
     down = f"{hours}h{minutes:02d}m" if hours else f"{minutes}m{secs:02d}s"
     running = f" ({data['running']} is not affected)" if data.get("running") else ""
     return f"Bria unreachable for {down}, still waiting{running}"
+
+
+# What each rate-limited endpoint is, in the words a user would use.
+ENDPOINT_WORDS = (("/v2/status/", "status checks"), ("/images", "uploads"),
+                  ("/start_training", "training starts"), ("/models", "models"),
+                  ("/datasets", "datasets"), ("/projects", "projects"),
+                  ("/image/generate", "image generation"), ("/structured_prompt", "scene references"),
+                  ("/generate_visual_schema", "identity"), ("/generate_prefix", "identity"),
+                  ("/text-to-image", "image generation"), ("/reimagine", "image generation"))
+
+
+def plain_endpoint(endpoint: str) -> str:
+    for part, words in ENDPOINT_WORDS:
+        if part in endpoint:
+            return words
+    return endpoint
 
 
 def _shown(path: str) -> str:

@@ -48,6 +48,7 @@ class Summary:
     failed: dict[str, str] = field(default_factory=dict)
     images: int = 0
     gallery: str | None = None  # the page refreshed at the end of the run, if any
+    outputs: str | None = None  # the outputs folder: where the images are
 
 
 class Engine:

@@ -1,0 +1,32 @@
+"""Words a user reads: the plain log's training heartbeat, rate-limit waits in plain words."""
+
+from __future__ import annotations
+
+import io
+
+from runner.display.reporters import HEARTBEAT_SECONDS, PlainReporter, describe
+from runner.events import EventKind
+
+
+def test_the_plain_log_beats_every_few_minutes_while_training() -> None:
+    now = [0.0]
+    out = io.StringIO()
+    log = PlainReporter(out, clock=lambda: now[0])
+    for minute in range(75):  # polled every minute for 1h15m, always InProgress
+        now[0] = minute * 60.0
+        log.emit(EventKind.TRAINING, "train", status="InProgress", model_id=4001,
+                 elapsed=minute * 60.0)
+    lines = out.getvalue().splitlines()
+    assert len(lines) == 1 + int(74 * 60 // HEARTBEAT_SECONDS)
+    assert lines[-1].endswith("training model 4001: InProgress (1h10m)")
+    now[0] += 1
+    log.emit(EventKind.TRAINING, "train", status="Completed", model_id=4001, elapsed=4500.0)
+    assert out.getvalue().splitlines()[-1].endswith("training model 4001: Completed (1h15m)")
+
+
+def test_rate_limit_waits_are_said_in_plain_words() -> None:
+    line = describe(EventKind.WAIT, None, {"endpoint": "GET /v2/status/{id}", "seconds": 47.6})
+    assert line == "waiting 48 s for Bria's rate limit on status checks"
+    upload = describe(EventKind.WAIT, None, {
+        "endpoint": "POST /v1/tailored-gen/datasets/{id}/images", "seconds": 3})
+    assert upload == "waiting 3 s for Bria's rate limit on uploads"
