@@ -417,6 +417,7 @@ def plan(ctx: click.Context, pipelines: tuple[Path, ...], simulate: bool, state:
             sys.exit(1)
         fail(exc)
     the_plan = seen.plan
+    _hint_simulated(seen.location, "plan", pipeline, simulate)
     if as_json:
         _echo_json({**plan_data(the_plan), "warnings": [w.as_dict() for w in seen.warnings]})
     else:
@@ -452,8 +453,20 @@ def status(ctx: click.Context, pipelines: tuple[Path, ...], simulate: bool, stat
 
     pipeline = pipelines[0]
     seen = snapshot(Target(pipeline, state, simulate))
+    _hint_simulated(seen.location, "status", pipeline, simulate)
     data = status_data(seen.plan, seen.recorded, seen.location, seen.lock)
     click.echo(json.dumps(data, indent=2) if as_json else status_text(data))
+
+
+def _hint_simulated(location: str, command: str, pipeline: Path, simulate: bool) -> None:
+    """No state for Bria yet, but a simulated one beside it: say so (it is what the user
+    looked at last, most likely)."""
+    if simulate or "://" in location or not location.endswith(".sqlite"):
+        return
+    simulated = location[: -len(".sqlite")] + ".sim.sqlite"
+    if not Path(location).exists() and Path(simulated).exists():
+        click.echo(f"no state for Bria at {_shown(location)} yet; a simulated one exists "
+                   f"({_shown(simulated)}): bria-run {command} {pipeline} --simulate", err=True)
 
 
 def _studio(state: str | None, as_json: bool) -> None:
@@ -487,6 +500,7 @@ def outputs(ctx: click.Context, pipelines: tuple[Path, ...], simulate: bool, sta
     from runner.display.render import outputs_data
 
     seen = snapshot(Target(pipeline, state, simulate))
+    _hint_simulated(seen.location, "outputs", pipeline, simulate)
     data = outputs_data(seen.recorded, seen.plan)
     if as_json:
         click.echo(json.dumps(data, indent=2))

@@ -3,9 +3,17 @@
 from __future__ import annotations
 
 import io
+from pathlib import Path
 
+import pytest
+from click.testing import CliRunner
+from simrun import write_pipeline
+
+from runner.cli import main
 from runner.display.reporters import HEARTBEAT_SECONDS, PlainReporter, describe
 from runner.events import EventKind
+from runner.state.rows import ApiIdentity
+from runner.state.store import Store
 
 
 def test_the_plain_log_beats_every_few_minutes_while_training() -> None:
@@ -30,3 +38,18 @@ def test_rate_limit_waits_are_said_in_plain_words() -> None:
     upload = describe(EventKind.WAIT, None, {
         "endpoint": "POST /v1/tailored-gen/datasets/{id}/images", "seconds": 3})
     assert upload == "waiting 3 s for Bria's rate limit on uploads"
+
+
+@pytest.mark.parametrize("command", ["status", "plan", "outputs"])
+def test_only_a_simulated_state_suggests_simulate(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, command: str,
+) -> None:
+    monkeypatch.delenv("BRIA_RUN_STATE", raising=False)
+    path = write_pipeline(tmp_path)
+    Store.open(tmp_path / "state" / "luna.sim.sqlite", ApiIdentity("simulated", "w1")).close()
+    result = CliRunner().invoke(main, [command, str(path)])
+    assert result.exit_code == 0, result.output
+    hint = next(line for line in result.stderr.splitlines() if "simulated one exists" in line)
+    assert hint.endswith(f"): bria-run {command} {path} --simulate")
+    quiet = CliRunner().invoke(main, [command, str(path), "--simulate"])
+    assert "a simulated one exists" not in quiet.stderr
