@@ -132,9 +132,9 @@ def validate(pipeline: Path, as_json: bool, quiet: bool) -> None:
         click.echo(str(problem), err=True)
     count = _count(len(errors), "error") + ", " + _count(len(problems) - len(errors), "warning")
     if quiet and len(problems) > len(errors):
-        count += " (hidden by --quiet)"
-    if errors:
-        click.echo(f"{pipeline}: invalid: {count}", err=True)
+        count += "; warnings hidden by --quiet"
+    if errors:  # the problems on stderr, the verdict and its count on stdout
+        click.echo(f"{pipeline}: invalid ({count})")
         sys.exit(EXIT_INVALID)
     click.echo(f"{pipeline}: valid ({count})")
 
