@@ -91,7 +91,8 @@ def test_an_endless_download_stops_at_the_size_cap_and_is_retried(calm: Any, lin
 
 def test_a_download_has_a_total_time_limit(calm: Any, link: str) -> None:
     calm.configure(result_fault="endless")
-    with _client(calm, result_limits=ResultLimits(seconds=0.2)) as client, \
+    # No size cap in reach: on a slow machine 64 MB can arrive before 0.2 s have passed.
+    with _client(calm, result_limits=ResultLimits(max_bytes=2**40, seconds=0.2)) as client, \
             pytest.raises(errors.ResultInvalid, match=r"not finished after 0.2 s"):
         client.download(link, io.BytesIO())
 
