@@ -16,9 +16,9 @@ from typing import Any
 import httpx
 import pytest
 
-from runner import errors
 from runner import simulator as sim
 from runner.bria import addresses
+from runner.bria import errors as api_errors
 from runner.bria.bounds import MAX_ANSWER_BYTES
 from runner.bria.client import BriaClient
 from runner.bria.result_links import ResultLimits
@@ -63,12 +63,12 @@ def _client(simulator: Any, **kw: Any) -> BriaClient:
 
 def test_a_gigabyte_answer_is_a_failed_request_read_no_further_than_the_cap(calm: Any) -> None:
     calm.configure(huge_answer=1 << 30)
-    with _client(calm) as client, pytest.raises(errors.AnswerTooLarge) as caught:
+    with _client(calm) as client, pytest.raises(api_errors.AnswerTooLarge) as caught:
         client.get_status("any")
     assert str(caught.value).startswith(
         "GET /v2/status/any: HTTP 200: the answer is larger than 4 MB, the most bria-run reads")
     assert caught.value.body is None  # nothing of it is kept
-    assert isinstance(caught.value, errors.ServerError)  # a POST's outcome: unknown, reconciled
+    assert isinstance(caught.value, api_errors.ServerError)  # a POST's outcome: unknown, reconciled
 
 
 def test_an_answer_under_the_cap_is_read_whole(calm: Any) -> None:
@@ -82,7 +82,7 @@ def test_an_endless_download_stops_at_the_size_cap_and_is_retried(calm: Any, lin
     before = calm.links["GET /__sim/results/{id}"]
     out = io.BytesIO()
     with _client(calm, result_limits=ResultLimits(max_bytes=1 << 20)) as client, \
-            pytest.raises(errors.ResultInvalid) as caught:
+            pytest.raises(api_errors.ResultInvalid) as caught:
         client.download(link, out)
     assert "larger than 1 MB, the most bria-run downloads for one image" in str(caught.value)
     assert calm.links["GET /__sim/results/{id}"] - before == 4  # the first try + 3 retries
@@ -93,13 +93,13 @@ def test_a_download_has_a_total_time_limit(calm: Any, link: str) -> None:
     calm.configure(result_fault="endless")
     # No size cap in reach: on a slow machine 64 MB can arrive before 0.2 s have passed.
     with _client(calm, result_limits=ResultLimits(max_bytes=2**40, seconds=0.2)) as client, \
-            pytest.raises(errors.ResultInvalid, match=r"not finished after 0.2 s"):
+            pytest.raises(api_errors.ResultInvalid, match=r"not finished after 0.2 s"):
         client.download(link, io.BytesIO())
 
 
 def test_an_html_page_served_as_a_result_is_a_failed_download(calm: Any, link: str) -> None:
     calm.configure(result_fault="html")
-    with _client(calm) as client, pytest.raises(errors.ResultInvalid) as caught:
+    with _client(calm) as client, pytest.raises(api_errors.ResultInvalid) as caught:
         client.download(link, io.BytesIO())
     assert caught.value.reason == ("not a PNG, JPEG or WEBP image (it begins `<!doctype html>"
                                    "<html><head><title>Sign i`)")
@@ -118,9 +118,9 @@ def test_a_link_to_the_metadata_address_is_refused_unfetched(calm: Any, link: st
         request_id = link.rsplit("/", 1)[1].removesuffix(".png")
         url = client.get_status(request_id).result["image_url"]  # type: ignore[index]
         assert url.startswith("http://169.254.169.254/")
-        with pytest.raises(errors.ResultRefused) as caught:
+        with pytest.raises(api_errors.ResultRefused) as caught:
             client.download(url, io.BytesIO())
-        with pytest.raises(errors.ResultRefused):
+        with pytest.raises(api_errors.ResultRefused):
             client.wait_url(url)
     assert caught.value.host == "169.254.169.254"
     assert "link-local address" in str(caught.value)
@@ -180,7 +180,7 @@ def test_the_token_goes_only_to_the_api_roots_host(path: str, has_token: bool) -
 
 def test_result_links_never_carry_the_token() -> None:
     client, seen = _recording_client()
-    with client, pytest.raises(errors.ResultInvalid):
+    with client, pytest.raises(api_errors.ResultInvalid):
         client.download("https://api.bria.test/results/r.png", io.BytesIO())  # even same host
     assert seen and all("api_token" not in r.headers for r in seen)
 
@@ -189,9 +189,9 @@ def test_a_job_error_that_echoes_the_token_is_redacted(calm: Any, model: int) ->
     calm.configure(echo_token=True)
     with BriaClient(calm.base_url, TOKEN, rpm=None) as client:
         job = client.generate_tailored(tailored_model_id=model, prompt="sim-error here")
-        with pytest.raises(errors.JobFailed) as caught:
+        with pytest.raises(api_errors.JobFailed) as caught:
             wait_job(client, job.request_id, 0.05)
-        with pytest.raises(errors.Forbidden) as refused:  # an error answer, too
+        with pytest.raises(api_errors.Forbidden) as refused:  # an error answer, too
             client.generate_tailored(tailored_model_id=999999, prompt="Luna")
     for error in (caught.value, refused.value):
         assert TOKEN not in str(error) and TOKEN not in repr(getattr(error, "body", ""))

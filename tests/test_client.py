@@ -18,6 +18,7 @@ from fakes import FakeTime
 
 import runner
 from runner import errors
+from runner.bria import errors as api_errors
 from runner.bria.client import DEFAULT_BASE_URL, BriaClient, JobStatus
 from runner.bria.jobs import poll_until_done
 
@@ -75,46 +76,46 @@ ERROR_CASES = [
                 {"msg": "must be 1-3 words", "field_name": "ip_name", "field_input": "a b c d"}
             ]
         },
-        errors.BadRequest,
+        api_errors.BadRequest,
         "ip_name: must be 1-3 words",
     ),
-    ("400-message", 400, {"message": "Invalid ip_medium"}, errors.BadRequest, "Invalid ip_medium"),
-    ("401", 401, {"message": "Unauthorized"}, errors.Unauthorized, "Unauthorized"),
+    ("400-message", 400, {"message": "Invalid ip_medium"}, api_errors.BadRequest, "Invalid ip_medium"),
+    ("401", 401, {"message": "Unauthorized"}, api_errors.Unauthorized, "Unauthorized"),
     (
         "403-quota",
         403,
         "Quota exceeded for this organization",
-        errors.Forbidden,
+        api_errors.Forbidden,
         "Quota exceeded for this organization",
     ),
     (
         "403-access",
         403,
         "Model does not belong to your organization",
-        errors.Forbidden,
+        api_errors.Forbidden,
         "Model does not belong to your organization",
     ),
-    ("404", 404, {"message": "Project not found"}, errors.NotFound, "Project not found"),
-    ("409", 409, {"message": "Dataset is completed"}, errors.Conflict, "Dataset is completed"),
+    ("404", 404, {"message": "Project not found"}, api_errors.NotFound, "Project not found"),
+    ("409", 409, {"message": "Dataset is completed"}, api_errors.Conflict, "Dataset is completed"),
     (
         "412",
         412,
         {"message": "Image resolution too low"},
-        errors.PreconditionFailed,
+        api_errors.PreconditionFailed,
         "Image resolution too low",
     ),
     (
         "413",
         413,
         {"message": "Image larger than 12MB"},
-        errors.PayloadTooLarge,
+        api_errors.PayloadTooLarge,
         "Image larger than 12MB",
     ),
     (
         "415",
         415,
         {"message": "Unsupported format"},
-        errors.UnsupportedMediaType,
+        api_errors.UnsupportedMediaType,
         "Unsupported format",
     ),
     (
@@ -124,18 +125,18 @@ ERROR_CASES = [
             "error": {"code": 422, "message": "Prompt failed moderation", "details": ""},
             "request_id": "r1",
         },
-        errors.Unprocessable,
+        api_errors.Unprocessable,
         "Prompt failed moderation",
     ),
     (
         "460",
         460,
         {"message": "Could not download image"},
-        errors.UrlDownloadFailed,
+        api_errors.UrlDownloadFailed,
         "Could not download image",
     ),
-    ("500", 500, {"message": "Internal error"}, errors.ServerError, "Internal error"),
-    ("506", 506, "", errors.ServerError, ""),
+    ("500", 500, {"message": "Internal error"}, api_errors.ServerError, "Internal error"),
+    ("506", 506, "", api_errors.ServerError, ""),
 ]
 
 
@@ -145,7 +146,7 @@ ERROR_CASES = [
     ids=[c[0] for c in ERROR_CASES],
 )
 def test_each_error_status_raises_its_typed_error(
-    status: int, body: Any, cls: type[errors.ApiError], message: str
+    status: int, body: Any, cls: type[api_errors.ApiError], message: str
 ) -> None:
     answer = (
         httpx.Response(status, text=body)
@@ -166,7 +167,7 @@ def test_each_error_status_raises_its_typed_error(
 
 def test_error_path_names_the_resource() -> None:
     recorder = Recorder(ok({"message": "Model not found"}, 404))
-    with make_client(recorder) as client, pytest.raises(errors.NotFound) as caught:
+    with make_client(recorder) as client, pytest.raises(api_errors.NotFound) as caught:
         client.get_model(812)
     assert caught.value.path == "/v1/tailored-gen/models/812"
     assert str(caught.value) == "GET /v1/tailored-gen/models/812: HTTP 404: Model not found"
@@ -199,7 +200,7 @@ def test_idempotent_calls_retry_with_full_jitter(method: str, call: Any, status:
 def test_retries_are_bounded_to_three() -> None:
     t = FakeTime()
     recorder = Recorder(ok({"message": "busy"}, 503))
-    with make_client(recorder, t) as client, pytest.raises(errors.ServerError):
+    with make_client(recorder, t) as client, pytest.raises(api_errors.ServerError):
         client.list_projects()
     assert len(recorder.requests) == 4
     assert t.sleeps == [2.0, 4.0, 8.0]
@@ -226,20 +227,20 @@ def test_network_failures_are_retried_for_get(failure: Exception) -> None:
 def test_a_post_is_never_retried(answer: Any) -> None:
     t = FakeTime()
     recorder = Recorder(answer, ok({"id": 5}, 201))
-    with make_client(recorder, t) as client, pytest.raises(errors.ApiError) as caught:
+    with make_client(recorder, t) as client, pytest.raises(api_errors.ApiError) as caught:
         client.create_project(
             project_name="p", ip_type="defined_character", ip_medium="illustration"
         )
     assert len(recorder.requests) == 1
     assert t.sleeps == []
     if isinstance(answer, Exception):
-        assert isinstance(caught.value, errors.NetworkError) and caught.value.status is None
+        assert isinstance(caught.value, api_errors.NetworkError) and caught.value.status is None
 
 
 def test_timeout_message_says_so() -> None:
     with (
         make_client(Recorder(httpx.ReadTimeout("slow"))) as client,
-        pytest.raises(errors.NetworkError) as caught,
+        pytest.raises(api_errors.NetworkError) as caught,
     ):
         client.create_dataset(project_id=1, name="d")
     assert str(caught.value) == (
@@ -280,7 +281,7 @@ def test_429_on_a_post_raises_and_holds_the_endpoint() -> None:
         ok({"message": "slow down"}, 429, **{"Retry-After": "20"}), ok({"id": 1}, 201)
     )
     with make_client(recorder, t) as client:
-        with pytest.raises(errors.RateLimited) as caught:
+        with pytest.raises(api_errors.RateLimited) as caught:
             client.create_dataset(project_id=1, name="d")
         assert caught.value.retry_after == 20.0
         assert t.sleeps == []
@@ -330,7 +331,7 @@ def test_token_never_in_repr_errors_or_logs(caplog: pytest.LogCaptureFixture) ->
     echo = Recorder(httpx.Response(401, text=f"bad token {TOKEN}"))
     with make_client(echo) as client:
         assert TOKEN not in repr(client)
-        with pytest.raises(errors.Unauthorized) as caught:
+        with pytest.raises(api_errors.Unauthorized) as caught:
             client.get_project(1)
     error = caught.value
     assert TOKEN not in str(error) and TOKEN not in repr(error)
@@ -342,7 +343,7 @@ def test_token_never_in_repr_errors_or_logs(caplog: pytest.LogCaptureFixture) ->
 def test_token_not_in_network_error() -> None:
     with (
         make_client(Recorder(httpx.ConnectError(f"refused {TOKEN}"))) as client,
-        pytest.raises(errors.NetworkError) as caught,
+        pytest.raises(api_errors.NetworkError) as caught,
     ):
         client.create_dataset(project_id=1, name="d")
     assert TOKEN not in str(caught.value)
@@ -440,23 +441,23 @@ def test_wait_job_polls_until_completed() -> None:
     [
         (
             ok({"status": "ERROR", "error": {"code": 500, "message": "model crashed"}}),
-            errors.JobFailed,
+            api_errors.JobFailed,
             "generation failed (request r): model crashed",
         ),
         (
             ok({"status": "UNKNOWN"}),
-            errors.JobUnknown,
+            api_errors.JobUnknown,
             "Bria reported status UNKNOWN, a server fault (request r): UNKNOWN",
         ),
         (
             ok({"status": "NOT_FOUND"}, 404),
-            errors.JobLost,
+            api_errors.JobLost,
             "Bria no longer knows this generation job (request r): NOT_FOUND",
         ),
     ],
     ids=["ERROR", "UNKNOWN", "NOT_FOUND"],
 )
-def test_wait_job_failures(answer: httpx.Response, cls: type[errors.JobError], text: str) -> None:
+def test_wait_job_failures(answer: httpx.Response, cls: type[api_errors.JobError], text: str) -> None:
     with make_client(Recorder(answer)) as client, pytest.raises(cls) as caught:
         poll_until_done(lambda: client.get_status("r"), "r", pause=lambda s: None,
                         interval=lambda: 1.0)
@@ -467,7 +468,7 @@ def test_wait_job_times_out_with_the_request_id() -> None:
     t = FakeTime()
     with (
         make_client(Recorder(ok({"status": "IN_PROGRESS"})), t, rpm=None) as client,
-        pytest.raises(errors.JobTimeout) as caught,
+        pytest.raises(api_errors.JobTimeout) as caught,
     ):
         poll_until_done(lambda: client.get_status("r9"), "r9", pause=t.sleep,
                         interval=lambda: 2.0, clock=t.clock, timeout=10.0)
@@ -495,7 +496,7 @@ def test_wait_url_ranged_get_until_served_without_token() -> None:
 def test_wait_url_expired(status: int) -> None:
     with (
         make_client(Recorder(ok({}, status))) as client,
-        pytest.raises(errors.ResultExpired) as caught,
+        pytest.raises(api_errors.ResultExpired) as caught,
     ):
         client.wait_url("https://cdn.example/results/a.png?sig=abc")
     assert str(caught.value) == "result link expired before download: /results/a.png"
@@ -521,7 +522,7 @@ def test_download_streams_and_hashes() -> None:
 
 @pytest.mark.parametrize("status", [403, 404, 410], ids=lambda s: str(s))
 def test_download_of_dead_link_is_result_expired(status: int) -> None:
-    with make_client(Recorder(ok({}, status))) as client, pytest.raises(errors.ResultExpired):
+    with make_client(Recorder(ok({}, status))) as client, pytest.raises(api_errors.ResultExpired):
         client.download("https://cdn.example/r.png", io.BytesIO())
 
 

@@ -14,8 +14,8 @@ from typing import Any
 import pytest
 from fakes import FakeTime
 
-from runner import errors
 from runner import simulator as sim
+from runner.bria import errors as api_errors
 from runner.bria.client import BriaClient
 from tests.chain_demo import api_calls, fibo_chain, legacy_chain, make_images, train, wait_job
 
@@ -108,7 +108,7 @@ def test_crud_endpoints(client: BriaClient, images: list[Path]) -> None:
     client.delete_model(model["id"])
     assert client.list_models(project_id) == []
     client.delete_project(project_id)
-    with pytest.raises(errors.NotFound):
+    with pytest.raises(api_errors.NotFound):
         client.get_project(project_id)
 
 
@@ -127,44 +127,44 @@ def test_identity_endpoints(client: BriaClient, images: list[Path]) -> None:
 
 def test_wrong_token_is_unauthorized(simulator: Any) -> None:
     bad = BriaClient(simulator.base_url, "wrong-token", rpm=None)
-    with bad, pytest.raises(errors.Unauthorized) as caught:
+    with bad, pytest.raises(api_errors.Unauthorized) as caught:
         bad.list_projects()
     assert caught.value.status == 401 and "wrong-token" not in str(caught.value)
 
 
 def test_not_found(client: BriaClient) -> None:
-    with pytest.raises(errors.NotFound) as caught:
+    with pytest.raises(api_errors.NotFound) as caught:
         client.get_model(987654)
     assert caught.value.path == "/v1/tailored-gen/models/987654"
 
 
 def test_bad_request(client: BriaClient) -> None:
-    with pytest.raises(errors.BadRequest):
+    with pytest.raises(api_errors.BadRequest):
         client.create_project(project_name="p", ip_type="defined_character", ip_medium="oil")
 
 
 def test_dataset_rules(client: BriaClient, images: list[Path], tmp_path: Path) -> None:
     _, dataset_id = new_dataset(client)
     client.upload_image(dataset_id, images[0], image_name="a.png")
-    with pytest.raises(errors.Conflict):  # fibo needs 5 images to complete
+    with pytest.raises(api_errors.Conflict):  # fibo needs 5 images to complete
         client.update_dataset(dataset_id, status="completed")
     small = make_images(tmp_path / "small", count=1, size=100)[0]
-    with pytest.raises(errors.PreconditionFailed):
+    with pytest.raises(api_errors.PreconditionFailed):
         client.upload_image(dataset_id, small, image_name="small.png")
     not_image = tmp_path / "notes.png"
     not_image.write_bytes(b"these are notes, not pixels")
-    with pytest.raises(errors.UnsupportedMediaType):
+    with pytest.raises(api_errors.UnsupportedMediaType):
         client.upload_image(dataset_id, not_image, image_name="notes.png")
     model = client.create_model(name="m", dataset_id=dataset_id, training_mode="fully_automated")
-    with pytest.raises(errors.PreconditionFailed):  # dataset not completed
+    with pytest.raises(api_errors.PreconditionFailed):  # dataset not completed
         client.start_training(model["id"])
     for path in images[1:]:
         client.upload_image(dataset_id, path, image_name=path.name)
     client.update_dataset(dataset_id, status="completed")
-    with pytest.raises(errors.Conflict):  # completed datasets take no more images
+    with pytest.raises(api_errors.Conflict):  # completed datasets take no more images
         client.upload_image(dataset_id, images[0], image_name="late.png")
     client.start_training(model["id"])
-    with pytest.raises(errors.Conflict):
+    with pytest.raises(api_errors.Conflict):
         client.start_training(model["id"])
 
 
@@ -172,7 +172,7 @@ def test_too_large_upload(client: BriaClient, tmp_path: Path) -> None:
     _, dataset_id = new_dataset(client)
     big = tmp_path / "big.png"
     big.write_bytes(b"\x89PNG\r\n\x1a\n" + b"\0" * (12 * 1024 * 1024 + 1))
-    with pytest.raises(errors.PayloadTooLarge):
+    with pytest.raises(api_errors.PayloadTooLarge):
         client.upload_image(dataset_id, big, image_name="big.png")
 
 
@@ -182,15 +182,15 @@ def model_id(client: BriaClient, images: list[Path]) -> int:
 
 
 def test_moderation_and_job_outcomes(client: BriaClient, model_id: int) -> None:
-    with pytest.raises(errors.Unprocessable):
+    with pytest.raises(api_errors.Unprocessable):
         client.generate_tailored(tailored_model_id=model_id, prompt="a forbidden thing")
     failing = client.generate_tailored(tailored_model_id=model_id, prompt="sim-error please")
-    with pytest.raises(errors.JobFailed):
+    with pytest.raises(api_errors.JobFailed):
         wait_job(client, failing.request_id, 0.05)
     unknown = client.generate_tailored(tailored_model_id=model_id, prompt="sim-unknown please")
-    with pytest.raises(errors.JobUnknown):
+    with pytest.raises(api_errors.JobUnknown):
         wait_job(client, unknown.request_id, 0.05)
-    with pytest.raises(errors.JobLost):
+    with pytest.raises(api_errors.JobLost):
         client.get_status("no-such-request")
 
 
@@ -198,7 +198,7 @@ def test_expired_result_link(simulator: Any, client: BriaClient, model_id: int) 
     simulator.configure(link_ttl=0.0)  # a job keeps the link lifetime it started with
     job = client.generate_tailored(tailored_model_id=model_id, prompt="Luna reading", seed=1)
     url = wait_job(client, job.request_id, 0.05)["image_url"]
-    with pytest.raises(errors.ResultExpired):
+    with pytest.raises(api_errors.ResultExpired):
         client.download(url, io.BytesIO())
 
 
@@ -222,11 +222,11 @@ def fake_time_client(simulator: Any, t: FakeTime, **kw: Any) -> BriaClient:
 
 @pytest.mark.parametrize(
     ("fault", "cls"),
-    [("fail_rate", errors.ServerError), ("drop_rate", errors.NetworkError)],
+    [("fail_rate", api_errors.ServerError), ("drop_rate", api_errors.NetworkError)],
     ids=["5xx", "dropped"],
 )
 def test_faults_are_retried_for_get_then_reported(
-    simulator: Any, fault: str, cls: type[errors.ApiError]
+    simulator: Any, fault: str, cls: type[api_errors.ApiError]
 ) -> None:
     simulator.configure(**{fault: 1.0})
     t = FakeTime()
@@ -240,7 +240,7 @@ def test_faults_are_retried_for_get_then_reported(
 def test_post_is_not_retried_after_a_fault(simulator: Any) -> None:
     simulator.configure(fail_rate=1.0)
     t = FakeTime()
-    with fake_time_client(simulator, t, rpm=None) as bria, pytest.raises(errors.ServerError):
+    with fake_time_client(simulator, t, rpm=None) as bria, pytest.raises(api_errors.ServerError):
         bria.create_dataset(project_id=1, name="d")
     assert t.sleeps == []
     assert simulator.stats()["calls"]["POST /v1/tailored-gen/datasets"] == 1
@@ -251,7 +251,7 @@ def test_server_429_is_honoured(simulator: Any) -> None:
     t = FakeTime()
     with fake_time_client(simulator, t, rpm=None) as bria:
         bria.list_projects()
-        with pytest.raises(errors.RateLimited) as caught:
+        with pytest.raises(api_errors.RateLimited) as caught:
             bria.list_projects()
     assert caught.value.retry_after is not None
     assert len(t.sleeps) == 3 and all(s > 0 for s in t.sleeps)

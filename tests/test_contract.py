@@ -18,7 +18,7 @@ import pytest
 
 from runner.bria import client as bria
 from runner.bria.client import BriaClient, Job, JobStatus
-from runner.errors import ApiError
+from runner.bria.errors import ApiError
 
 TOKEN = "contract-token"
 

@@ -9,11 +9,11 @@ import pytest
 from simrun import TOKEN, make_image
 
 from runner.bria.client import BriaClient
+from runner.bria.errors import NetworkError
 from runner.display.reporters import QuietReporter
 from runner.engine.context import Context, RunOptions
 from runner.engine.executor import Engine
 from runner.engine.plan import plan
-from runner.errors import NetworkError
 from runner.pipeline.spec import Character, Identity, Pipeline, Scene, Training
 from runner.simulator import SimConfig, Simulator
 from runner.state.fingerprint import sha256_file
@@ -97,7 +97,7 @@ def test_link_expired_in_the_same_run_regenerates_without_a_new_structured_promp
     from typing import Any, BinaryIO
 
     from runner.bria.answers import Job, JobStatus
-    from runner.errors import ResultExpired
+    from runner.bria.errors import ResultExpired
     from tests.benchmarks.fakebria import FakeBria
 
     class ExpiringOnce(FakeBria):

@@ -15,10 +15,11 @@ from click.testing import CliRunner
 from simrun import REPO
 from test_published_fields import FAST, run_in_process
 
+from runner.bria.errors import ApiError
 from runner.bria.failures import failure_reasons
 from runner.bria.legacy import is_retired_answer
 from runner.cli import main
-from runner.errors import ApiError, LegacyRetired, TrainingFailed
+from runner.errors import LegacyRetired, TrainingFailed
 from runner.simulator import SimConfig, Simulator
 from runner.state.store import Store
 

@@ -16,6 +16,7 @@ from simrun import TOKEN
 from test_engine import pipeline
 
 from runner import errors
+from runner.bria import errors as api_errors
 from runner.bria.client import BriaClient
 from runner.display.reporters import describe
 from runner.engine.context import Context, RunOptions
@@ -81,7 +82,7 @@ def test_an_outage_is_waited_out_for_the_tolerance_then_given_up() -> None:
     with client(down, t, outage_tolerance=1800.0,
                 on_outage=lambda key, s: told.append((key, s))) as api:
         began = t.now
-        with pytest.raises(errors.NetworkError):
+        with pytest.raises(api_errors.NetworkError):
             api.get_model(7)
     assert t.now - began >= 1800.0
     assert max(t.sleeps) <= 300.0  # tries at most 5 minutes apart
@@ -95,7 +96,7 @@ def test_without_a_tolerance_only_the_quick_retries_are_made() -> None:
     def down(request: httpx.Request) -> httpx.Response:
         raise httpx.ConnectError("refused", request=request)
 
-    with client(down, t) as api, pytest.raises(errors.NetworkError):
+    with client(down, t) as api, pytest.raises(api_errors.NetworkError):
         api.get_model(7)
     assert len(t.sleeps) == 3
 
@@ -118,7 +119,7 @@ def test_a_post_waiting_out_an_outage_stops_on_ctrl_c(store: Store) -> None:
     env = remote(store, t)
     env.stop.set()
     row = store.begin_step("scene/a/1", StepKind.SCENE, "f" * 64, is_new=True)
-    send = failing(errors.ServerError(503, "POST", "/v2/x"))
+    send = failing(api_errors.ServerError(503, "POST", "/v2/x"))
     with pytest.raises(errors.Interrupted):
         ensure_remote(env, row, "generate", send)
     assert send.calls[0] == 1  # type: ignore[attr-defined]
@@ -144,7 +145,7 @@ def remote(store: Store, t: FakeTime, tolerance: float = 1800.0) -> Remote:
     return Remote(store, CrashPoints(""), threading.Event(), t.sleep, t.clock, tolerance)
 
 
-def failing(*failures: errors.ApiError) -> Callable[[], tuple[str, dict[str, Any]]]:
+def failing(*failures: api_errors.ApiError) -> Callable[[], tuple[str, dict[str, Any]]]:
     left = list(failures)
     calls = [0]
 
@@ -158,8 +159,8 @@ def failing(*failures: errors.ApiError) -> Callable[[], tuple[str, dict[str, Any
     return send
 
 
-def lost() -> errors.NetworkError:
-    return errors.NetworkError(None, "POST", "/v2/image/generate/tailored", "timed out")
+def lost() -> api_errors.NetworkError:
+    return api_errors.NetworkError(None, "POST", "/v2/image/generate/tailored", "timed out")
 
 
 def test_a_lost_answer_is_sent_again_once_then_the_step_stops(store: Store) -> None:
@@ -167,7 +168,7 @@ def test_a_lost_answer_is_sent_again_once_then_the_step_stops(store: Store) -> N
     env = remote(store, t)
     row = store.begin_step("scene/a/1", StepKind.SCENE, "f" * 64, is_new=True)
     send = failing(lost(), lost(), lost())
-    with pytest.raises(errors.PaidJobMayExist) as caught:
+    with pytest.raises(api_errors.PaidJobMayExist) as caught:
         ensure_remote(env, row, "generate", send)
     assert send.calls[0] == 2  # type: ignore[attr-defined]
     assert len(t.sleeps) == 1  # a back-off before the one re-send
@@ -183,7 +184,7 @@ def test_one_resend_per_step_and_run_even_across_tries(store: Store) -> None:
     row = store.begin_step("scene/a/1", StepKind.SCENE, "f" * 64, is_new=True)
     assert ensure_remote(env, row, "generate", failing(lost()))[0] == "job-1"  # re-send spent
     store.resolve_intent(store.record_intent(row.id, "generate"), IntentOutcome.UNANSWERED)
-    with pytest.raises(errors.PaidJobMayExist):
+    with pytest.raises(api_errors.PaidJobMayExist):
         ensure_remote(env, row, "generate", failing())  # a second unproven re-send: refused
 
 
@@ -200,8 +201,8 @@ def test_bria_saying_it_failed_is_retried_without_spending_the_resend(store: Sto
     t = FakeTime()
     env = remote(store, t)
     row = store.begin_step("scene/a/1", StepKind.SCENE, "f" * 64, is_new=True)
-    busy = [errors.ServerError(503, "POST", "/v2/x"), errors.ServerError(500, "POST", "/v2/x"),
-            errors.RateLimited(429, "POST", "/v2/x", retry_after=3.0)]
+    busy = [api_errors.ServerError(503, "POST", "/v2/x"), api_errors.ServerError(500, "POST", "/v2/x"),
+            api_errors.RateLimited(429, "POST", "/v2/x", retry_after=3.0)]
     send = failing(*busy, lost())
     assert ensure_remote(env, row, "generate", send)[0] == "job-1"
     assert send.calls[0] == 5  # type: ignore[attr-defined]
@@ -213,8 +214,8 @@ def test_posts_that_keep_failing_are_given_up_after_the_tolerance(store: Store) 
     env = remote(store, t, tolerance=600.0)
     row = store.begin_step("scene/a/1", StepKind.SCENE, "f" * 64, is_new=True)
     began = t.now
-    with pytest.raises(errors.ServerError):
-        ensure_remote(env, row, "generate", failing(*[errors.ServerError(503, "POST", "/x")] * 99))
+    with pytest.raises(api_errors.ServerError):
+        ensure_remote(env, row, "generate", failing(*[api_errors.ServerError(503, "POST", "/x")] * 99))
     assert t.now - began >= 600.0
 
 

@@ -13,8 +13,8 @@ from typing import Any
 
 import httpx
 
+from runner.bria.errors import ApiError, JobFailed, JobUnknown
 from runner.bria.inline import InlineFile
-from runner.errors import ApiError, JobFailed, JobUnknown
 
 # Bria's spellings, exactly (the contract pins them; tests/test_contract.py checks them).
 MODEL_STATUSES = ("Created", "InProgress", "Completed", "Failed", "Stopping", "Stopped")

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import httpx
 
-from runner.errors import AnswerTooLarge
+from runner.bria.errors import AnswerTooLarge
 
 MAX_ANSWER_BYTES = 4 * 1024 * 1024
 MAX_ERROR_BYTES = 64 * 1024

@@ -47,11 +47,12 @@ from runner.bria.answers import (
     text_field,
 )
 from runner.bria.env import DEFAULT_BASE_URL, api_root, base_url_from_env, token_from_env
+from runner.bria.errors import ApiError, JobLost
 from runner.bria.legacy import LegacyRoutes
 from runner.bria.limiter import Budget, RateLimiter
 from runner.bria.retry import RetryPolicy
 from runner.bria.session import CREATE_READ_TIMEOUT, ApiSession, Call
-from runner.errors import ApiError, JobLost, LegacyRetired
+from runner.errors import LegacyRetired
 
 __all__ = [
     "ASPECT_RATIOS",

@@ -12,7 +12,7 @@ import time
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
-from runner.errors import JobTimeout
+from runner.bria.errors import JobTimeout
 
 if TYPE_CHECKING:  # the engine imports this loop; it must not load httpx before the plan
     from runner.bria.answers import JobStatus

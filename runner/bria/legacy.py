@@ -13,7 +13,8 @@ from collections.abc import Sequence
 from typing import Any
 
 from runner.bria.answers import ImageSource, image_field, results, text_field
-from runner.errors import ApiError, LegacyRetired
+from runner.bria.errors import ApiError
+from runner.errors import LegacyRetired
 
 TG = "/v1/tailored-gen"
 RETIRED_STATUSES = (404, 410)

@@ -26,8 +26,8 @@ from typing import BinaryIO
 import httpx
 
 from runner.bria.addresses import refusal
+from runner.bria.errors import JobTimeout, NetworkError, ResultExpired, ResultInvalid, ResultRefused
 from runner.bria.session import ApiSession, Call, describe_failure
-from runner.errors import JobTimeout, NetworkError, ResultExpired, ResultInvalid, ResultRefused
 
 RESULT_LINK = "<result link>"  # the stats key of result links
 _EXPIRED = (403, 410)

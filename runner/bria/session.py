@@ -24,10 +24,11 @@ import httpx
 
 from runner import __version__
 from runner.bria.bounds import error_body, settle
+from runner.bria.errors import ApiError, NetworkError, api_error_class
 from runner.bria.inline import has_inline, json_stream
 from runner.bria.limiter import Budget
 from runner.bria.retry import RetryPolicy, parse_retry_after
-from runner.errors import ApiError, Interrupted, NetworkError, api_error_class, redact
+from runner.errors import Interrupted, redact
 
 log = logging.getLogger("runner.bria.client")
 

@@ -16,8 +16,8 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
+from runner.bria.errors import Conflict, NotFound
 from runner.engine.plan import Plan
-from runner.errors import Conflict, NotFound
 from runner.state.rows import Recorded, StepStatus
 
 if TYPE_CHECKING:

@@ -13,9 +13,10 @@ import contextlib
 from collections.abc import Callable
 from typing import Any
 
+from runner.bria.errors import ApiError, NotFound
 from runner.engine.context import Context
 from runner.engine.plan import PlannedStep
-from runner.errors import ApiError, BriaRunError, DatasetIncomplete, NotFound, ResourceGone
+from runner.errors import BriaRunError, DatasetIncomplete, ResourceGone
 
 GONE_META = "gone"  # the kind of the first missing resource; cleared when its rebuild begins
 ORDER = ("project", "dataset", "model")  # each lives inside the one before it

@@ -25,15 +25,9 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
+from runner.bria.errors import ApiError, NetworkError, PaidJobMayExist, RateLimited, ServerError
 from runner.engine.crashpoints import CrashPoints
-from runner.errors import (
-    ApiError,
-    Interrupted,
-    NetworkError,
-    PaidJobMayExist,
-    RateLimited,
-    ServerError,
-)
+from runner.errors import Interrupted
 from runner.events import EventKind
 from runner.state.rows import IntentOutcome, IntentRow, StepRow
 from runner.state.store import Store

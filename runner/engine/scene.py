@@ -13,6 +13,7 @@ import time
 from pathlib import Path
 from typing import Any, BinaryIO
 
+from runner.bria.errors import JobLost, JobTimeout, ResultExpired
 from runner.bria.jobs import poll_until_done
 from runner.engine.context import Context, Outcome
 from runner.engine.outputs import (
@@ -26,7 +27,7 @@ from runner.engine.outputs import (
 )
 from runner.engine.plan import PlannedStep
 from runner.engine.remote import Answer, ensure_remote, supersede
-from runner.errors import Interrupted, JobLost, JobTimeout, ResultExpired
+from runner.errors import Interrupted
 from runner.events import EventKind
 from runner.pipeline.spec import Scene
 from runner.state.rows import ArtifactRow, StepRow

@@ -15,11 +15,12 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
+from runner.bria.errors import Conflict
 from runner.bria.failures import failure_reasons
 from runner.engine.context import Context, Outcome
 from runner.engine.plan import PlannedStep
 from runner.engine.remote import Answer, ensure_remote
-from runner.errors import CaptionSealed, Conflict, DatasetIncomplete, TrainingFailed
+from runner.errors import CaptionSealed, DatasetIncomplete, TrainingFailed
 from runner.events import EventKind
 from runner.pipeline.spec import ImageRef, image_key
 from runner.state.rows import IntentOutcome, StepKind, StepRow
