@@ -29,7 +29,8 @@ from sqlalchemy.exc import IntegrityError
 
 from runner.errors import LockHeld
 from runner.events import EventKind
-from runner.state.store import Store, db_clock
+from runner.state.connect import db_clock
+from runner.state.store import Store
 from runner.state.tables import locks
 
 HOST_ENV, LEASE_ENV = "BRIA_RUN_HOST", "BRIA_RUN_LEASE"

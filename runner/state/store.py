@@ -1,13 +1,12 @@
 """The transactions the engine needs, on the tables of ``runner.state.tables``.
 
-Every ``record_*``/``finish_*`` method is its own committed transaction. Dialect-specific SQL
-lives in ``_dialect_setup`` only, so the same code can run on PostgreSQL.
+Every ``record_*``/``finish_*`` method is its own committed transaction. How a location becomes
+an engine (and everything dialect-specific) is ``runner.state.connect``'s.
 """
 
 from __future__ import annotations
 
 import json
-import os
 import threading
 import time
 from collections.abc import Iterator
@@ -15,28 +14,15 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, Self
 
-from sqlalchemy import (
-    Float,
-    bindparam,
-    cast,
-    create_engine,
-    event,
-    extract,
-    func,
-    insert,
-    inspect,
-    select,
-    update,
-)
+from sqlalchemy import bindparam, insert, inspect, select, update
 from sqlalchemy.engine import Connection, Engine
-from sqlalchemy.exc import ArgumentError, NoSuchModuleError, OperationalError, SQLAlchemyError
-from sqlalchemy.sql.elements import ColumnElement
+from sqlalchemy.exc import OperationalError, SQLAlchemyError
 
 from runner import __version__
-from runner.errors import DiskFull, LeaseLost, StateError, StateMissing, StateTooNew
+from runner.errors import DiskFull, LeaseLost, StateError, StateTooNew
 from runner.events import EventKind
 from runner.state import postgres
-from runner.state.health import check_existing
+from runner.state.connect import dialect_setup, forget, is_disk_full, sqlite_engine, state_url
 from runner.state.migrations import migrate
 from runner.state.rows import (
     ApiIdentity,
@@ -57,84 +43,12 @@ from runner.state.rows import (
 from runner.state.tables import SCHEMA_VERSION, artifacts, events, intents, locks, meta, steps
 
 
-def _dialect_setup(engine: Engine) -> None:
-    """SQLite pragmas, one place for everything dialect-specific."""
-    if engine.dialect.name != "sqlite":
-        return
-
-    @event.listens_for(engine, "connect")
-    def _pragmas(dbapi_conn: Any, _record: Any) -> None:
-        cur = dbapi_conn.cursor()
-        # WAL: readers (status, plan) never block the runner's writes, and a commit is one
-        # append, which keeps per-step checkpoints cheap.
-        cur.execute("PRAGMA journal_mode=WAL")
-        # NORMAL is durable against a killed process (the WAL is in the OS cache); only a power
-        # loss can drop the last commits, and reconciliation through the API covers that.
-        cur.execute("PRAGMA synchronous=NORMAL")
-        # Intents point at steps and artifacts at steps: refuse orphans.
-        cur.execute("PRAGMA foreign_keys=ON")
-        # A second process (bria-run status) may hold a read lock briefly; wait, don't fail.
-        cur.execute("PRAGMA busy_timeout=10000")
-        cur.close()
-
-
-def db_clock(engine: Engine) -> ColumnElement[float]:
-    """Now, on the database's clock (epoch seconds): leases and the shared budget are judged by
-    one clock, whichever machine's runner reads them."""
-    if engine.dialect.name == "postgresql":
-        return cast(extract("epoch", func.clock_timestamp()), Float)
-    return (func.julianday("now") - 2440587.5) * 86400.0
-
-
-def state_url(location: str | Path) -> str:
-    """A path becomes a SQLite URL; a URL (``postgresql://...``) is taken as is."""
-    text = str(location)
-    if "://" in text:
-        return text
-    return f"sqlite:///{Path(text).expanduser().resolve()}"
-
-
-def _create_sqlite_file(url: str) -> bool:
-    """Create the database file with mode 0600 before SQLite does (it would use the umask);
-    True when this call created it."""
-    if not url.startswith("sqlite:///"):
-        return False
-    path = Path(url[len("sqlite:///") :])
-    path.parent.mkdir(parents=True, exist_ok=True)
-    try:
-        fd = os.open(path, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o600)
-    except FileExistsError:
-        return False
-    os.close(fd)
-    return True
-
-
-def _forget(path: Path | None) -> None:
-    """Remove a state file this open created and could not set up: left behind, the next
-    run would find an empty file and (rightly) refuse it."""
-    if path is not None and path.exists() and path.stat().st_size == 0:
-        path.unlink()
-
-
-SQLITE_FULL = 13  # sqlite3's result code for "database or disk is full"
-PG_DISK_FULL = "53100"  # PostgreSQL's SQLSTATE disk_full
-
-
-def is_disk_full(exc: OperationalError) -> bool:
-    """Whether the database said its disk is full (SQLite or PostgreSQL)."""
-    orig = exc.orig
-    return (getattr(orig, "sqlite_errorcode", None) == SQLITE_FULL
-            or getattr(orig, "pgcode", None) == PG_DISK_FULL
-            or "disk is full" in str(orig))
-
-
 def _now() -> float:
     return time.time()
 
 
 def _dump(data: dict[str, Any] | None) -> str | None:
     return None if data is None else json.dumps(data, sort_keys=True)
-
 
 
 # Statements built once with bind parameters: SQLAlchemy then compiles each one once, and a
@@ -188,8 +102,8 @@ class Store:
             engine = postgres.pipeline_engine(url, pipeline, location, create=create)
             location = f"{pipeline.name if pipeline else '?'} in {location}"  # one of many
         else:
-            engine, is_new = cls._sqlite_engine(url, path, location, create)
-        _dialect_setup(engine)
+            engine, is_new = sqlite_engine(url, path, location, create)
+        dialect_setup(engine)
         store = cls(engine, str(location))
         try:
             store._check_version()
@@ -200,29 +114,14 @@ class Store:
                 store._check_pipeline(pipeline, claim=api is not None)
         except SQLAlchemyError as exc:
             engine.dispose()
-            _forget(path if is_new else None)
+            forget(path if is_new else None)
             raise StateError(f"cannot use the state at {location}: {exc.__class__.__name__}: "
                              f"{exc.orig if hasattr(exc, 'orig') else exc}") from exc
         except Exception:
             engine.dispose()
-            _forget(path if is_new else None)
+            forget(path if is_new else None)
             raise
         return store
-
-    @staticmethod
-    def _sqlite_engine(url: str, path: Path | None, location: str | Path,
-                       create: bool) -> tuple[Engine, bool]:
-        """The engine of a SQLite file (refused untouched if it is not a usable state), and
-        whether this call created the file."""
-        if path is not None and not create and not path.exists():
-            raise StateMissing(f"no state at {location}: nothing has run for this pipeline yet")
-        if path is not None:
-            check_existing(path, str(location))
-        try:
-            is_new = _create_sqlite_file(url)
-            return create_engine(url), is_new
-        except (OSError, ArgumentError, NoSuchModuleError, ImportError) as exc:
-            raise StateError(f"cannot open the state at {location}: {exc}") from exc
 
     def close(self) -> None:
         self.engine.dispose()

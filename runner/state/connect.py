@@ -1,0 +1,104 @@
+"""How a state location becomes a SQLAlchemy engine: a path or a URL, a SQLite file created
+private (0600) and checked before use, and the one place for what is dialect-specific (SQLite's
+pragmas, the database clock).
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import Float, cast, create_engine, event, extract, func
+from sqlalchemy.engine import Engine
+from sqlalchemy.exc import ArgumentError, NoSuchModuleError, OperationalError
+from sqlalchemy.sql.elements import ColumnElement
+
+from runner.errors import StateError, StateMissing
+from runner.state.health import check_existing
+
+
+def dialect_setup(engine: Engine) -> None:
+    """SQLite pragmas, one place for everything dialect-specific."""
+    if engine.dialect.name != "sqlite":
+        return
+
+    @event.listens_for(engine, "connect")
+    def _pragmas(dbapi_conn: Any, _record: Any) -> None:
+        cur = dbapi_conn.cursor()
+        # WAL: readers (status, plan) never block the runner's writes, and a commit is one
+        # append, which keeps per-step checkpoints cheap.
+        cur.execute("PRAGMA journal_mode=WAL")
+        # NORMAL is durable against a killed process (the WAL is in the OS cache); only a power
+        # loss can drop the last commits, and reconciliation through the API covers that.
+        cur.execute("PRAGMA synchronous=NORMAL")
+        # Intents point at steps and artifacts at steps: refuse orphans.
+        cur.execute("PRAGMA foreign_keys=ON")
+        # A second process (bria-run status) may hold a read lock briefly; wait, don't fail.
+        cur.execute("PRAGMA busy_timeout=10000")
+        cur.close()
+
+
+def db_clock(engine: Engine) -> ColumnElement[float]:
+    """Now, on the database's clock (epoch seconds): leases and the shared budget are judged by
+    one clock, whichever machine's runner reads them."""
+    if engine.dialect.name == "postgresql":
+        return cast(extract("epoch", func.clock_timestamp()), Float)
+    return (func.julianday("now") - 2440587.5) * 86400.0
+
+
+def state_url(location: str | Path) -> str:
+    """A path becomes a SQLite URL; a URL (``postgresql://...``) is taken as is."""
+    text = str(location)
+    if "://" in text:
+        return text
+    return f"sqlite:///{Path(text).expanduser().resolve()}"
+
+
+def _create_sqlite_file(url: str) -> bool:
+    """Create the database file with mode 0600 before SQLite does (it would use the umask);
+    True when this call created it."""
+    if not url.startswith("sqlite:///"):
+        return False
+    path = Path(url[len("sqlite:///") :])
+    path.parent.mkdir(parents=True, exist_ok=True)
+    try:
+        fd = os.open(path, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o600)
+    except FileExistsError:
+        return False
+    os.close(fd)
+    return True
+
+
+def forget(path: Path | None) -> None:
+    """Remove a state file this open created and could not set up: left behind, the next
+    run would find an empty file and (rightly) refuse it."""
+    if path is not None and path.exists() and path.stat().st_size == 0:
+        path.unlink()
+
+
+SQLITE_FULL = 13  # sqlite3's result code for "database or disk is full"
+PG_DISK_FULL = "53100"  # PostgreSQL's SQLSTATE disk_full
+
+
+def is_disk_full(exc: OperationalError) -> bool:
+    """Whether the database said its disk is full (SQLite or PostgreSQL)."""
+    orig = exc.orig
+    return (getattr(orig, "sqlite_errorcode", None) == SQLITE_FULL
+            or getattr(orig, "pgcode", None) == PG_DISK_FULL
+            or "disk is full" in str(orig))
+
+
+def sqlite_engine(url: str, path: Path | None, location: str | Path,
+                   create: bool) -> tuple[Engine, bool]:
+    """The engine of a SQLite file (refused untouched if it is not a usable state), and
+    whether this call created the file."""
+    if path is not None and not create and not path.exists():
+        raise StateMissing(f"no state at {location}: nothing has run for this pipeline yet")
+    if path is not None:
+        check_existing(path, str(location))
+    try:
+        is_new = _create_sqlite_file(url)
+        return create_engine(url), is_new
+    except (OSError, ArgumentError, NoSuchModuleError, ImportError) as exc:
+        raise StateError(f"cannot open the state at {location}: {exc}") from exc
