@@ -12,15 +12,13 @@ Paths under ``/__sim/`` are the simulator's own: stats, config, result links (th
 
 from __future__ import annotations
 
-import contextlib
 import json
 import random
 import socket
-import sys
 import threading
 import time
 from collections import Counter
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from typing import Any, Self
 
 from runner.simulator import hostile, jobs, persist
@@ -31,44 +29,10 @@ from runner.simulator.render import ResultCache
 from runner.simulator.retired import retired_answer
 from runner.simulator.routes import Route, find
 from runner.simulator.schemas import nested_counts, refusal, shortened, unknown_fields
+from runner.simulator.sockets import Server
 from runner.simulator.world import World
 
 MAX_BODY = 64 * 1024 * 1024  # larger than any legal request (12 MB image as base64)
-
-
-class _Server(ThreadingHTTPServer):
-    daemon_threads = True
-    request_queue_size = 256  # the default (5) refuses bursts of concurrent connections
-    allow_reuse_address = True
-    sim: Simulator
-
-    def server_activate(self) -> None:
-        super().server_activate()
-        self.open: set[socket.socket] = set()
-        self.open_lock = threading.Lock()
-
-    def process_request(self, request: Any, client_address: Any) -> None:
-        with self.open_lock:
-            self.open.add(request)
-        super().process_request(request, client_address)
-
-    def shutdown_request(self, request: Any) -> None:
-        with self.open_lock:
-            self.open.discard(request)
-        super().shutdown_request(request)
-
-    def drop_connections(self) -> None:
-        """A stopped Bria answers nobody: cut the keep-alive connections still open."""
-        with self.open_lock:
-            for connection in list(self.open):
-                with contextlib.suppress(OSError):
-                    connection.shutdown(socket.SHUT_RDWR)
-
-    def handle_error(self, request: Any, client_address: Any) -> None:
-        """A client that hangs up (killed, timed out) is normal here, not a traceback."""
-        if isinstance(sys.exc_info()[1], (ConnectionError, TimeoutError)):
-            return
-        super().handle_error(request, client_address)
 
 
 class Simulator:
@@ -91,7 +55,7 @@ class Simulator:
         self.requests: list[tuple[str, dict[str, Any]]] = []  # with record_requests
         self._faults = random.Random(self.config.seed)
         self._address = (host, port)
-        self._server: _Server | None = None
+        self._server: Server | None = None
         self._thread: threading.Thread | None = None
 
     @property
@@ -102,7 +66,7 @@ class Simulator:
         return f"http://{host!s}:{port}"
 
     def start(self) -> Self:
-        self._server = _Server(self._address, _Handler)
+        self._server = Server(self._address, _Handler)
         self._server.sim = self
         self.world.base_url = self.base_url
         self._thread = threading.Thread(target=self._server.serve_forever, args=(0.05,),
@@ -212,7 +176,7 @@ class Simulator:
 
 class _Handler(BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"  # keep-alive, as clients pool connections
-    server: _Server
+    server: Server
     timeout = 60  # an idle keep-alive connection is closed after this
     # Headers and body go out as two writes; with Nagle on, the client's delayed ACK
     # would add ~40 ms to every answer.
