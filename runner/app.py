@@ -18,7 +18,8 @@ from runner.bria.env import base_url_from_env, token_from_env, tuning_from_env
 from runner.budgets import RATE_WINDOW_ENV, Budgets
 from runner.engine.context import Context, RunOptions, unaffected
 from runner.engine.executor import Engine, Summary
-from runner.engine.plan import KEPT_FOR, Plan, plan
+from runner.engine.plan import KEPT_FOR, plan
+from runner.engine.planned import Plan
 from runner.errors import (
     BriaRunError,
     Interrupted,

@@ -17,7 +17,8 @@ from runner.bria.client import BriaClient
 from runner.display.reporters import QuietReporter
 from runner.engine.context import Context, RunOptions
 from runner.engine.executor import Engine
-from runner.engine.plan import Action, plan
+from runner.engine.plan import plan
+from runner.engine.planned import Action
 from runner.errors import PipelineInvalid, StaleModel
 from runner.pipeline.loader import load_pipeline
 from runner.simulator import SimConfig, Simulator

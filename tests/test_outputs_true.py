@@ -23,7 +23,7 @@ from runner.display.reporters import QuietReporter
 from runner.engine.context import Context, RunOptions
 from runner.engine.executor import Engine
 from runner.engine.outputs import file_state, output_facts
-from runner.engine.plan import Action
+from runner.engine.planned import Action
 from runner.pipeline.loader import load_pipeline
 from runner.pipeline.spec import Pipeline
 from runner.simulator import SimConfig, Simulator

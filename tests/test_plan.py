@@ -7,7 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from runner.engine.plan import Plan, plan
+from runner.engine.plan import plan
+from runner.engine.planned import Plan
 from runner.pipeline.spec import Character, Identity, Pipeline, Scene, Training
 from runner.state.rows import Recorded, StepRow
 

@@ -14,7 +14,7 @@ from typing import Any
 import pytest
 from simrun import TOKEN, bria, env_for, make_image, posts, sim_stats, spawn, write_pipeline
 
-from runner.engine.plan import IMAGE_SECONDS, TRAINING_SECONDS
+from runner.engine.planned import IMAGE_SECONDS, TRAINING_SECONDS
 from runner.simulator import SimConfig, Simulator
 
 pytestmark = pytest.mark.slow

@@ -9,7 +9,7 @@ from click.testing import CliRunner
 from sqlalchemy import update
 
 from runner.cli import main
-from runner.engine.plan import WORK_ACTIONS, Action
+from runner.engine.planned import WORK_ACTIONS, Action
 from runner.errors import StateError
 from runner.events import EventKind
 from runner.state.rows import ApiIdentity, IntentOutcome, StepKind, StepStatus

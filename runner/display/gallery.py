@@ -22,7 +22,7 @@ from runner.engine.outputs import iso, sidecar_path
 from runner.state.fingerprint import sha256_file
 
 if TYPE_CHECKING:
-    from runner.engine.plan import Plan, PlannedStep
+    from runner.engine.planned import Plan, PlannedStep
     from runner.pipeline.spec import ImageRef, Pipeline, Scene
     from runner.state.rows import ArtifactRow, Recorded, StepRow
 

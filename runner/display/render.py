@@ -7,7 +7,7 @@ from pathlib import Path
 from typing import Any
 
 from runner.engine.outputs import output_facts
-from runner.engine.plan import TRAINING_KINDS, Plan, PlannedStep
+from runner.engine.planned import TRAINING_KINDS, Plan, PlannedStep
 from runner.state.rows import ArtifactRow, FileState, Recorded
 
 SYMBOLS = {"create": "+", "changed": "~", "resume": ">", "kept": "=",

@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from runner.bria.errors import Conflict, NotFound
-from runner.engine.plan import Plan
+from runner.engine.planned import Plan
 from runner.state.rows import Recorded, StepStatus
 
 if TYPE_CHECKING:

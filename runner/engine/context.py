@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING, Any
 
 from runner.engine.crashpoints import CrashPoints
 from runner.engine.pacing import STATUS_ENDPOINT, JobPacer
-from runner.engine.plan import Plan, PlannedStep
+from runner.engine.planned import Plan, PlannedStep
 from runner.engine.remote import Remote
 from runner.events import EventKind, Reporter
 from runner.pipeline.spec import Pipeline

@@ -22,7 +22,7 @@ from dataclasses import dataclass, field
 
 from runner.engine.context import Context
 from runner.engine.gone import explain
-from runner.engine.plan import TRAINING_KINDS, Action, PlannedStep
+from runner.engine.planned import TRAINING_KINDS, Action, PlannedStep
 from runner.engine.steps import STEPS, StepSpec, artifact_of
 from runner.errors import BriaRunError, DiskFull, Interrupted, RunFailed, StaleModel, StepCrashed
 from runner.events import EventKind

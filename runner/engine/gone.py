@@ -15,7 +15,7 @@ from typing import Any
 
 from runner.bria.errors import ApiError, NotFound
 from runner.engine.context import Context
-from runner.engine.plan import PlannedStep
+from runner.engine.planned import PlannedStep
 from runner.errors import BriaRunError, DatasetIncomplete, ResourceGone
 
 GONE_META = "gone"  # the kind of the first missing resource; cleared when its rebuild begins

@@ -25,7 +25,7 @@ from runner.engine.outputs import (
     write_atomically,
     write_record,
 )
-from runner.engine.plan import PlannedStep
+from runner.engine.planned import PlannedStep
 from runner.engine.remote import Answer, ensure_remote, supersede
 from runner.errors import Interrupted
 from runner.events import EventKind

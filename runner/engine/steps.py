@@ -13,7 +13,7 @@ from typing import Any
 
 from runner.engine.context import Context, StepFunction
 from runner.engine.gone import forget_gone, remember_rebuild
-from runner.engine.plan import PlannedStep
+from runner.engine.planned import PlannedStep
 from runner.engine.scene import do_scene
 from runner.engine.training import (
     do_caption,

@@ -18,7 +18,7 @@ from typing import Any
 from runner.bria.errors import Conflict
 from runner.bria.failures import failure_reasons
 from runner.engine.context import Context, Outcome
-from runner.engine.plan import PlannedStep
+from runner.engine.planned import PlannedStep
 from runner.engine.remote import Answer, ensure_remote
 from runner.errors import CaptionSealed, DatasetIncomplete, TrainingFailed
 from runner.events import EventKind

@@ -16,7 +16,8 @@ from typing import Any
 
 from sqlalchemy import insert, select
 
-from runner.engine.plan import PlannedStep, plan
+from runner.engine.plan import plan
+from runner.engine.planned import PlannedStep
 from runner.pipeline.loader import load_pipeline
 from runner.state.rows import ApiIdentity
 from runner.state.store import Store
