@@ -84,7 +84,8 @@ def test_live_display_shows_phase_uploads_training_backoff_and_scenes() -> None:
     assert rows["phase"] == "generation"
     assert rows["uploads"] == "1/2"
     assert rows["training"].startswith("model 4001: InProgress (1m0")  # elapsed goes on
-    assert re.search(r"rate limit +POST /v2/image/generate/tailored: +\d+\.\ds", screen)
+    assert re.search(r"rate limit +waiting \d+ s for Bria's rate limit on image generation",
+                     screen)
     assert rows["scene/forest/1"] == "generating"
     assert rows["scene/reading/1"] == "failed"
 

@@ -7,9 +7,11 @@ from pathlib import Path
 
 import pytest
 from click.testing import CliRunner
+from rich.console import Console
 from simrun import write_pipeline
 
 from runner.cli import main
+from runner.display.live import LiveReporter
 from runner.display.reporters import HEARTBEAT_SECONDS, PlainReporter, describe
 from runner.events import EventKind
 from runner.state.rows import ApiIdentity
@@ -53,3 +55,26 @@ def test_only_a_simulated_state_suggests_simulate(
     assert hint.endswith(f"): bria-run {command} {path} --simulate")
     quiet = CliRunner().invoke(main, [command, str(path), "--simulate"])
     assert "a simulated one exists" not in quiet.stderr
+
+
+def test_the_live_display_sums_up_and_lists_failed_and_in_flight_first() -> None:
+    now = [100.0]
+    out = io.StringIO()
+    console = Console(file=out, width=100, color_system=None)
+    live = LiveReporter(console, start=False, clock=lambda: now[0])
+    keys = [f"scene/s{i}/1" for i in range(6)]
+    live.emit(EventKind.PLAN, text="plan: ...", scenes=keys, uploads=0)
+    live.emit(EventKind.PHASE, name="generation", total=6)
+    for key in keys[:2]:
+        live.emit(EventKind.STEP, key, kind="scene", state="done", path="x.png")
+    live.emit(EventKind.SCENE, keys[5], state="generating")
+    live.emit(EventKind.STEP, keys[4], kind="scene", state="failed", error="refused")
+    for _ in range(3):
+        live.emit(EventKind.NOTICE, message="Bria is slow today")
+    now[0] += 120.0  # two images in two minutes: one a minute
+    console.print(live._render())
+    lines = [line.strip() for line in out.getvalue().splitlines() if line.strip()]
+    assert lines[:2] == ["plan: ...", "Bria is slow today (x3)"]
+    assert "scenes 2/6 · 1 generating · 1 failed · about 3 min left" in lines
+    order = [line.split()[0] for line in lines if line.startswith("scene/")]
+    assert order == [keys[4], keys[5], keys[2], keys[3], keys[0], keys[1]]
