@@ -24,6 +24,7 @@ from runner.errors import (
     BriaRunError,
     Interrupted,
     LeaseLost,
+    LockHeld,
     Problem,
     StaleModel,
     StateError,
@@ -190,20 +191,25 @@ def _run_file(pipeline: Pipeline, location: str, target: Target, options: RunOpt
         reporter.emit(EventKind.NOTICE, message="another runner took this pipeline's lease "
                                                 "over: stopping, writing nothing more")
 
-    with open_api(_world_path(location, pipeline), target.simulate, budgets, reporter,
-                  outage_tolerance=options.outage_tolerance, interrupt=stop) as api, \
-            Store.open(location, api.identity, pipeline=pipeline_key(pipeline)) as store, \
-            RunLock(store, command, on_break=lambda holder: _lock_broken(reporter, holder),
-                    on_lost=lease_lost, wait=wait_lock) as lease:
-        try:
-            return _run_locked(pipeline, store, api, options, reporter, stop)
-        except StepCrashed as exc:
-            _keep_traceback(exc, location, pipeline, command)
-            raise
-        except BriaRunError as exc:
-            if lease.lost.is_set() and not isinstance(exc, LeaseLost):
-                raise LeaseLost(store.location, "by another runner") from exc
-            raise
+    try:
+        with open_api(_world_path(location, pipeline), target.simulate, budgets, reporter,
+                      outage_tolerance=options.outage_tolerance, interrupt=stop) as api, \
+                Store.open(location, api.identity, pipeline=pipeline_key(pipeline)) as store, \
+                RunLock(store, command, on_break=lambda holder: _lock_broken(reporter, holder),
+                        on_lost=lease_lost, wait=wait_lock) as lease:
+            try:
+                return _run_locked(pipeline, store, api, options, reporter, stop)
+            except StepCrashed as exc:
+                _keep_traceback(exc, location, pipeline, command)
+                raise
+            except BriaRunError as exc:
+                if lease.lost.is_set() and not isinstance(exc, LeaseLost):
+                    raise LeaseLost(store.location, "by another runner") from exc
+                raise
+    except LockHeld as exc:
+        if options.resume_command.startswith("bria-run "):  # a hint to paste as it is
+            exc.unlock = "bria-run unlock " + options.resume_command[len("bria-run "):]
+        raise
 
 
 def _run_locked(pipeline: Pipeline, store: Store, api: Api, options: RunOptions,

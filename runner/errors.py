@@ -182,6 +182,7 @@ class LockHeld(StateError):
         super().__init__()
         self.pid, self.host, self.command, self.since, self.state = pid, host, command, since, state
         self.expires_in = expires_in  # seconds until the holder's lease lapses, if it is silent
+        self.unlock = "bria-run unlock PIPELINE"  # the app names the file, to paste as it is
 
     def message(self) -> str:
         lapse = "" if self.expires_in is None else (
@@ -190,7 +191,7 @@ class LockHeld(StateError):
         return (
             f"{self.state} is in use by another bria-run (pid {self.pid} on {self.host}, "
             f"running `{self.command}` since {self.since}{lapse}). Wait for it to finish, or, "
-            f"if you are sure it is gone, run `bria-run unlock`."
+            f"if you are sure it is gone, run: {self.unlock}"
         )
 
 

@@ -120,7 +120,7 @@ def test_second_runner_is_refused_and_the_first_finishes(tmp_path: Path, sim: Si
     assert first.process.poll() is None  # refused while the first is still working
     assert second.returncode == 1
     assert f"pid {first.process.pid}" in second.stderr and "since" in second.stderr
-    assert "bria-run unlock" in second.stderr
+    assert f"run: bria-run unlock {path}\n" in second.stderr  # a hint to paste as it is
     code, err = first.finish()
     assert code == 0, err
     assert_exactly_once(sim_stats(sim.base_url))
