@@ -24,6 +24,8 @@ SCENARIO_ROWS = {
     "S4": "S4 peak RSS",
     "S5-help": "S5 bria-run --help",
     "S5-validate": "S5 bria-run validate",
+    "S6": "S6 defaults at Bria's latencies, rpm 60",
+    "S7": "S7 defaults at Bria's latencies, rpm 1000",
     "G1-write": "G1 gallery of 40 images: page + thumbnails",
     "G1-again": "G1 gallery of 40 images: page again, thumbnails reused",
     "G1-bytes": "G1 gallery first open: bytes transferred",

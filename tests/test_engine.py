@@ -178,3 +178,59 @@ def test_workers_left_after_the_grace_period_are_reported_by_the_engine(
     assert caught.value.abandoned_workers == 1
     notices = [str(d["message"]) for e, d in seen if e == EventKind.NOTICE]
     assert any("1 request(s) still in flight after the 0.2 s grace period" in n for n in notices)
+
+
+@pytest.mark.parametrize("ceiling", [None, 3])
+def test_auto_concurrency_runs_a_windows_worth_a_number_caps_it(tmp_path: Path,
+                                                                 ceiling: int | None) -> None:
+    from dataclasses import replace
+
+    scenes = tuple(Scene(name=f"s{n}", prompt=f"Luna number {n}") for n in range(10))
+    spec = replace(pipeline(tmp_path), scenes=scenes, concurrency=ceiling)
+    hashes = {p: sha256_file(p) for p in spec.character.images}
+    config = SimConfig(token=TOKEN, training_seconds=0.1, generation_seconds=0.3, rpm=60)
+    with Simulator(config) as sim, BriaClient(sim.base_url, TOKEN, rpm=60) as client:
+        with Store.open(tmp_path / "s.sqlite", ApiIdentity("real", sim.base_url)) as store:
+            ctx = Context(spec, plan(spec, store.load(), hashes), store, client,
+                          QuietReporter(), RunOptions(job_poll=0.05, poll_every=0.05),
+                          hashes=hashes)
+            engine = Engine(ctx)
+            engine.run()
+        stats = sim.stats()
+    assert engine.summary.images == 10 and stats["rate_limited"] == 0
+    # Auto: the budget (60 a minute) admits all ten at once; a number is a ceiling.
+    assert engine.peaks["scene"] == (10 if ceiling is None else 3)
+    assert ctx.pacer.jobs == 10
+
+
+def test_a_later_training_is_looked_at_near_the_end_earlier_ones_took(tmp_path: Path) -> None:
+    """One fake clock for the simulator and the engine: the first training (400 s, looked at
+    every 300 s) is seen done at 600 s and recorded as 450 s (the middle of its last two
+    looks); a retrain in the same state looks again at 427.5 s (0.95 x 450), not at 600 s."""
+    from dataclasses import replace
+
+    from fakes import FakeTime
+
+    time = FakeTime()
+    first = pipeline(tmp_path)
+    more = (*first.character.images, make_image(tmp_path / "training" / "5.png", 5))
+    config = SimConfig(token=TOKEN, training_seconds=400.0, generation_seconds=1.0,
+                       clock=time.clock)
+    looks = "GET /v1/tailored-gen/models/{id}"
+    with Simulator(config) as sim, BriaClient(sim.base_url, TOKEN, rpm=None) as client, \
+            Store.open(tmp_path / "s.sqlite", ApiIdentity("real", sim.base_url)) as store:
+        seen = []
+        # The second pipeline trains on one more image: a new model, retrained on purpose.
+        for spec in (first, replace(first, character=replace(first.character, images=more))):
+            hashes = {p: sha256_file(p) for p in spec.character.images}
+            options = RunOptions(retrain=True, poll_every=300.0, job_poll=2.0)
+            ctx = Context(spec, plan(spec, store.load(), hashes, retrain=True), store,
+                          client, QuietReporter(), options, hashes=hashes, clock=time.clock,
+                          wall=time.clock, pause=time.sleep, rand=lambda: 0.5)
+            before = sim.stats()["calls"].get(looks, 0)
+            Engine(ctx).run()
+            seen.append(sim.stats()["calls"][looks] - before)
+        trained = [r.outputs["trained_seconds"] for rows in store.load().steps.values()
+                   for r in rows if r.kind == "train"]
+    assert trained == [450.0, (300.0 + 427.5) / 2]
+    assert seen[1] <= seen[0]

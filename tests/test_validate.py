@@ -117,8 +117,11 @@ CASES = [
      "11:24: training.poll_every: `soon` is not a duration"),
     ("model-id-zero", add("training: {model_id: 0}\n"),
      "11:22: training.model_id: 0 is below the minimum 1"),
-    ("concurrency-too-high", add("generation: {concurrency: 32}\n"),
-     "11:27: generation.concurrency: 32 is above the maximum 16"),
+    ("concurrency-too-high", add("generation: {concurrency: 64}\n"),
+     "11:27: generation.concurrency: 64 is above the maximum 32"),
+    ("concurrency-word", add("generation: {concurrency: fast}\n"),
+     ("11:27: generation.concurrency: expected `auto` or a whole number, "
+      "found text `fast`")),
     ("defaults-unknown-key", add("generation: {defaults: {sead: 1}}\n"),
      "11:25: generation.defaults.sead: unknown key `sead`"),
     ("scenes-empty", edit("scenes:\n  - name: forest\n    prompt: Luna in a forest\n",

@@ -71,7 +71,8 @@ class _Stats:
     def add(self, key: str, **amounts: float) -> None:
         with self._lock:
             row = self._rows.setdefault(
-                key, {"requests": 0, "retries": 0, "rate_limited": 0, "waited": 0.0}
+                key, {"requests": 0, "retries": 0, "rate_limited": 0, "server_errors": 0,
+                       "waited": 0.0}
             )
             for name, amount in amounts.items():
                 row[name] += amount
@@ -186,6 +187,8 @@ class ApiSession:
         log.debug("%s %s -> %d", call.method, call.shown_path, response.status_code)
         if response.status_code == 429:
             self._stats.add(call.key, rate_limited=1)
+        elif response.status_code >= 500:
+            self._stats.add(call.key, server_errors=1)  # the engine's flow control backs off
         return response
 
     def _build(self, call: Call) -> httpx.Request:

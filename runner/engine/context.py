@@ -64,6 +64,7 @@ class Context:
     hooks: CrashPoints = field(default_factory=CrashPoints)
     stop: threading.Event = field(default_factory=threading.Event)
     clock: Callable[[], float] = time.monotonic
+    wall: Callable[[], float] = time.time  # for times a later run reads back (training start)
     rand: Callable[[], float] = random.random
     ids: dict[str, int] = field(default_factory=dict)  # project, dataset, model
     hashes: dict[Path, str] = field(default_factory=dict)  # sha256 of every input image

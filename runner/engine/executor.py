@@ -18,9 +18,11 @@ import errno
 import threading
 import time
 from collections import deque
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from runner.engine.context import Context
+from runner.engine.flow import Flow, FlowControl, readings_since
 from runner.engine.gone import explain
 from runner.engine.planned import TRAINING_KINDS, Action, PlannedStep
 from runner.engine.steps import STEPS, StepSpec, artifact_of
@@ -49,6 +51,7 @@ class Engine:
         self.ctx = ctx
         self.summary = Summary()
         self.abandoned = 0  # workers still in flight when the grace period after a stop ran out
+        self.peaks: dict[str, int] = {}  # most workers busy at once, per concurrent step kind
 
     def run(self) -> Summary:
         try:
@@ -114,8 +117,10 @@ class Engine:
                 self._run_concurrently([s for s in work if s.kind == step.kind], spec)
 
     def _run_concurrently(self, steps: list[PlannedStep], spec: StepSpec) -> None:
-        """A fixed set of workers pulls steps from one queue (no per-step futures to scan)."""
+        """Workers pull steps from one queue (no per-step futures to scan); the flow control
+        says how many of them may be busy at once."""
         queue, errors = deque(steps), list[BriaRunError]()
+        flow = self._flow()
 
         def worker() -> None:
             while not self.ctx.stop.is_set():
@@ -123,19 +128,24 @@ class Engine:
                     step = queue.popleft()
                 except IndexError:
                     return
+                if not flow.enter(self.ctx.stop):
+                    return
+                own = self._own_time()
                 error = self._guarded(step, spec)
+                flow.leave(own())
                 if error is not None and (spec.is_fatal or error.stops_run):
                     errors.append(error)
                     self.ctx.stop.set()  # no new work; the requests in flight finish
                     return
 
-        count = min(self.ctx.pipeline.concurrency, len(steps))
+        count = min(flow.control.ceiling, len(steps))
         # Daemon threads: after Ctrl-C and the grace period, exiting must not wait for them.
         workers = [threading.Thread(target=worker, name=f"bria-run-{n}", daemon=True)
                    for n in range(count)]
         for thread in workers:
             thread.start()
         self.abandoned = self._join(workers)
+        self.peaks[steps[0].kind] = flow.peak
         if self.abandoned:
             self.ctx.emit(EventKind.NOTICE, message=(
                 f"{self.abandoned} request(s) still in flight after the "
@@ -143,6 +153,21 @@ class Engine:
                 "recorded and the next run reconciles them"))
         if errors:
             raise errors[0]
+
+    def _flow(self) -> Flow:
+        """A phase's flow control, fed by the client's figures since the phase began."""
+        limiter, ctx = self.ctx.client.limiter, self.ctx
+        control = FlowControl(ctx.pipeline.concurrency, limiter.rpm, limiter.window,
+                              clock=ctx.clock)
+        before = ctx.client.stats()
+        return Flow(control, lambda: readings_since(before, ctx.client.stats(),
+                                                     limiter.stats().keys()))
+
+    def _own_time(self) -> Callable[[], float]:
+        """A stopwatch of the calling thread's time without waits for rate-limit slots."""
+        limiter, began = self.ctx.client.limiter, self.ctx.clock()
+        waited = limiter.waited_here()
+        return lambda: self.ctx.clock() - began - (limiter.waited_here() - waited)
 
     def _join(self, workers: list[threading.Thread]) -> int:
         """Wait for the workers; after a stop, for at most the grace period. How many are left."""

@@ -1,23 +1,70 @@
-"""When to poll a generation job. Status polls share one per-endpoint budget with every job
+"""When to poll a generation job, and when to look at a training again.
+
+Status polls share one per-endpoint budget with every job
 in flight, so polling blindly (every job every second from the moment it is submitted)
 spends the budget on jobs that are not done and makes finished ones wait for the next
 window.
 
-The pacer learns how long jobs take: until one has finished, a single job (the probe)
-polls at the plain cadence while the others wait for it; after that, a job's first poll
-comes when a typical job would be done. Between polls, once the status endpoint's budget
-is half used, each job's polls are spaced so that all jobs together stay within it
-(``rpm`` per ``window``); while there is slack the plain cadence applies.
+The pacer learns how long jobs take, and each job polls when it is expected to be done:
+
+- Until one job has finished, a single job (the probe) polls at the plain cadence, a little
+  less often as it ages (every ``max(min_interval, elapsed / 8)``); the others wait for it.
+- A job's next poll, ``elapsed`` seconds after its submission, comes at the ``QUANTILE`` of
+  the learned durations that are longer than ``elapsed`` (the first poll: of all of them), so
+  most jobs are found done at their first poll; at least ``min_interval`` after the previous
+  poll. A job older than every learned duration waits ``max(min_interval, elapsed / 4)``.
+- A learned duration is the middle of the last interval that bracketed the end (the last poll
+  that found the job in progress, and the one that found it done); found done at its first
+  poll, the job counts that poll's time.
+- Between polls, once the status endpoint's budget is half used, each job's polls are spaced
+  so that all jobs together stay within it (``rpm`` per ``window``).
+
+A training is looked at every ``poll_every`` for its hours, and sooner as its expected end
+approaches, learned from earlier trainings in the same state (``training_wait``).
+
+Clock-free: the caller gives elapsed times, so the rules are unit-tested without sleeping.
 """
 
 from __future__ import annotations
 
-import statistics
 import threading
 from collections import deque
 from collections.abc import Callable
 
 STATUS_ENDPOINT = "GET /v2/status/{id}"
+QUANTILE = 0.6  # of the durations still possible: found done at the first poll ~60 % of the time
+
+
+def quantile(values: list[float], q: float) -> float:
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, int(q * len(ordered)))]
+
+
+class JobSchedule:
+    """One job's polls: ask ``first()`` before the first poll, ``after_miss(elapsed)`` after
+    each poll that found it in progress; ``estimate(took)`` is what it teaches the pacer."""
+
+    def __init__(self, pacer: JobPacer, is_probe: bool) -> None:
+        self.pacer, self.is_probe = pacer, is_probe
+        self.last_miss: float | None = None
+        self.polls = 0
+
+    def first(self, elapsed: float) -> float:
+        """Seconds until the first poll, ``elapsed`` seconds after the submission."""
+        if self.is_probe:
+            return max(0.0, self.pacer.min_interval - elapsed)
+        return self.pacer.wait_from(elapsed, floor=0.0)
+
+    def after_miss(self, elapsed: float) -> float:
+        self.polls += 1
+        self.last_miss = elapsed
+        if self.is_probe:
+            return max(self.pacer.min_interval, elapsed / 8, self.pacer.share())
+        return max(self.pacer.wait_from(elapsed, floor=self.pacer.min_interval),
+                   self.pacer.share())
+
+    def estimate(self, took: float) -> float:
+        return took if self.last_miss is None else (self.last_miss + took) / 2
 
 
 class JobPacer:
@@ -29,33 +76,71 @@ class JobPacer:
         self._cond = threading.Condition()
         self._in_flight = 0
         self._is_probing = False
-        self._durations: deque[float] = deque(maxlen=32)
+        self._durations: deque[float] = deque(maxlen=64)
+        self.polls = 0  # every poll of every job, for the run's figures
+        self.jobs = 0
 
-    def start(self, stop: threading.Event) -> tuple[bool, float]:
-        """Register a job in flight: (is it the probe, seconds a typical job takes)."""
+    def start(self, stop: threading.Event) -> JobSchedule:
+        """Register a job in flight; the probe goes at once, the others wait for a duration."""
         with self._cond:
             self._in_flight += 1
             while not self._durations and not stop.is_set():
                 if not self._is_probing:
                     self._is_probing = True
-                    return True, 0.0
+                    return JobSchedule(self, True)
                 self._cond.wait(timeout=max(0.05, self.min_interval))  # the probe will notify
-            typical = statistics.median(self._durations) if self._durations else 0.0
-            return False, typical
+            return JobSchedule(self, False)
 
-    def finish(self, took: float | None, *, is_probe: bool) -> None:
+    def finish(self, schedule: JobSchedule, took: float | None) -> None:
+        """The job ended (``took``: seconds to the poll that found it done; None: it did not)."""
         with self._cond:
             self._in_flight = max(0, self._in_flight - 1)
             if took is not None:
-                self._durations.append(took)
-            if is_probe:
+                self._durations.append(schedule.estimate(took))
+                self.polls += schedule.polls + 1
+                self.jobs += 1
+            if schedule.is_probe:
                 self._is_probing = False
             self._cond.notify_all()
 
-    def interval(self) -> float:
+    def wait_from(self, elapsed: float, *, floor: float) -> float:
+        """Seconds from ``elapsed`` to the next poll of a job not done at ``elapsed``; at
+        least ``floor``."""
+        with self._cond:
+            longer = [d for d in self._durations if d > elapsed]
+        if not longer:  # older than every job seen: likely done (first poll) or slow
+            return 0.0 if floor == 0 else max(floor, elapsed / 4)
+        return max(floor, quantile(longer, QUANTILE) - elapsed)
+
+    def share(self) -> float:
         """Between polls of one job: all jobs in flight together stay within the budget."""
         if self.per_second is None or self.usage() < 0.5:
-            return self.min_interval
+            return 0.0
         with self._cond:
-            share = self._in_flight / self.per_second
-        return max(self.min_interval, share)
+            return self._in_flight / self.per_second
+
+
+# --- training -----------------------------------------------------------------------------
+
+NEAR_END = 0.02  # near its expected end, a training is looked at every 2 % of its duration
+EARLY = 0.95  # the earliest plausible end: this much of the shortest earlier training
+
+
+def training_wait(elapsed: float, earlier: list[float], every: float, least: float) -> float:
+    """Seconds until the next look at a training that has run ``elapsed`` seconds.
+
+    Without earlier trainings (``earlier``: their durations in this state), ``every`` (the
+    file's ``poll_every``). With them: ``every`` while the earliest plausible end
+    (``EARLY`` x the shortest) is further away, landing a poll on it; from there until the
+    longest earlier duration, every ``NEAR_END`` of the typical (median) duration; past the
+    longest, a quarter of the overrun, so a training that runs long is polled less and less
+    often. Never more than ``every``, never less than ``least`` (the job cadence)."""
+    if not earlier:
+        return every
+    opens, closes = EARLY * min(earlier), max(earlier)
+    if elapsed < opens:
+        return max(least, min(every, opens - elapsed))
+    near = NEAR_END * quantile(earlier, 0.5)
+    if elapsed <= closes:
+        return max(least, min(every, near))
+    return max(least, min(every, max(near, (elapsed - closes) / 4)))

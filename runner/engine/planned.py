@@ -18,6 +18,9 @@ TRAINING_KINDS = (StepKind.PROJECT, StepKind.DATASET, StepKind.IDENTITY, StepKin
 TRAINING_SECONDS = 2 * 3600
 TRAINING_FLOOR_SECONDS = 5 * 60
 IMAGE_SECONDS = 20
+# ``concurrency: auto`` at the Starter plan's 60 requests a minute: a job a second, each in
+# flight IMAGE_SECONDS, so about this many at once (engine.flow).
+AUTO_IN_FLIGHT = 20
 UPLOAD_SECONDS = 2
 
 
@@ -80,7 +83,7 @@ class Plan:
     def estimate_seconds(self, now: float | None = None) -> float:
         """What is left: a training in progress counts from its real start."""
         work = [s for s in self.steps if s.is_work]
-        conc = max(1, self.pipeline.concurrency)
+        conc = max(1, self.pipeline.concurrency or AUTO_IN_FLIGHT)
         now = time.time() if now is None else now
         seconds: float = sum(_training_left(s, now) for s in work if s.kind == StepKind.TRAIN)
         seconds += sum(UPLOAD_SECONDS for s in work if s.kind == StepKind.UPLOAD) / conc

@@ -123,15 +123,16 @@ def _structured_prompt(ctx: Context, step: PlannedStep, row: StepRow, scene: Sce
 
 
 def _wait_job(ctx: Context, request_id: str) -> dict[str, Any]:
-    """Poll a v2 job until it ends, paced with every other job in flight; a Ctrl-C leaves it
-    running (its id is recorded)."""
+    """Poll a v2 job until it ends, each poll when the job is expected to be done (pacing);
+    a Ctrl-C leaves it running (its id is recorded)."""
     began = ctx.clock()
-    is_probe, typical = ctx.pacer.start(ctx.stop)
+    schedule = ctx.pacer.start(ctx.stop)
     took: float | None = None
     try:
-        ctx.wait(began + 0.95 * typical - ctx.clock() if typical else ctx.options.job_poll)
+        ctx.wait(schedule.first(ctx.clock() - began))
         result = poll_until_done(lambda: ctx.client.get_status(request_id), request_id,
-                                 pause=ctx.wait, interval=ctx.pacer.interval,
+                                 pause=ctx.wait,
+                                 interval=lambda: schedule.after_miss(ctx.clock() - began),
                                  should_stop=ctx.stop.is_set, clock=ctx.clock,
                                  timeout=ctx.options.job_timeout - (ctx.clock() - began))
         if result is None:
@@ -139,7 +140,7 @@ def _wait_job(ctx: Context, request_id: str) -> dict[str, Any]:
         took = ctx.clock() - began
         return result
     finally:
-        ctx.pacer.finish(took, is_probe=is_probe)
+        ctx.pacer.finish(schedule, took)
 
 
 def _wait_url(ctx: Context, url: str) -> None:

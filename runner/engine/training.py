@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import tempfile
 import threading
-import time
 from collections.abc import Callable
 from datetime import datetime
 from pathlib import Path
@@ -18,12 +17,13 @@ from typing import Any
 from runner.bria.errors import Conflict
 from runner.bria.failures import failure_reasons
 from runner.engine.context import Context, Outcome
+from runner.engine.pacing import training_wait
 from runner.engine.planned import PlannedStep
 from runner.engine.remote import Answer, ensure_remote
 from runner.errors import CaptionSealed, DatasetIncomplete, TrainingFailed
 from runner.events import EventKind
 from runner.pipeline.spec import ImageRef, image_key
-from runner.state.rows import IntentOutcome, StepKind, StepRow
+from runner.state.rows import IntentOutcome, StepKind, StepRow, StepStatus
 
 DONE_STATUSES = ("Completed",)
 FAILED_STATUSES = ("Failed", "Stopped")
@@ -273,7 +273,7 @@ def do_train(ctx: Context, step: PlannedStep, row: StepRow) -> Outcome:
         check_dataset_holds_plan(ctx, "start a training")
         ensure_remote(ctx.remote, row, "start_training", send, started)
         ctx.emit(EventKind.TRAINING, step.key, status="InProgress", model_id=model_id, log=True)
-        since = time.time()
+        since = ctx.wall()
     else:
         if not asked:
             adopt(ctx, row, "start_training", f"adopted the training of model {model_id} "
@@ -294,18 +294,21 @@ def training_start(ctx: Context, row: StepRow, model: dict[str, Any]) -> float:
             return datetime.fromisoformat(stamp).timestamp()
         except ValueError:
             pass
-    return time.time()
+    return ctx.wall()
 
 
 def wait_for_training(ctx: Context, row: StepRow, model_id: int, since: float) -> dict[str, Any]:
     """Poll until the training ends; the elapsed time counts from its real start, so it
-    survives a resume."""
+    survives a resume. Every ``poll_every``, and sooner near the end that earlier trainings
+    recorded in this state predict (``pacing.training_wait``)."""
     every = ctx.options.poll_every or ctx.pipeline.training.poll_every
-    began, last = ctx.clock() - max(0.0, time.time() - since), None
+    earlier = earlier_trainings(ctx, row.id)
+    began, last = ctx.clock() - max(0.0, ctx.wall() - since), None
+    running_at: float | None = None  # the last look that saw it in progress (since its start)
     said: dict[str, str] = {}  # every explanation seen while polling; the latest wins
     while True:
         model = ctx.client.get_model(model_id)
-        status = str(model.get("status"))
+        status, looked = str(model.get("status")), ctx.wall() - since
         said.update(failure_reasons(model))
         ctx.hooks.reach("training")
         if status != last:
@@ -315,8 +318,10 @@ def wait_for_training(ctx: Context, row: StepRow, model_id: int, since: float) -
                      elapsed=ctx.clock() - began)
             last = status
         if status in DONE_STATUSES:
+            # The middle of the last look in progress and this one: what later runs expect.
+            took = looked if running_at is None else (running_at + looked) / 2
             return {"status": status, "generation_prefix": model.get("generation_prefix"),
-                    "training_started_at": since}
+                    "training_started_at": since, "trained_seconds": took}
         if status in FAILED_STATUSES:
             raise TrainingFailed(model_id, status,
                                  tuple(f"{key}: {text}" for key, text in said.items()))
@@ -324,5 +329,22 @@ def wait_for_training(ctx: Context, row: StepRow, model_id: int, since: float) -
             return {"status": status, "detached": True}
         ctx.emit(EventKind.TRAINING, row.key, status=status, model_id=model_id,
                  elapsed=ctx.clock() - began)
+        running_at = looked
+        wait = training_wait(looked, earlier, every, least=ctx.options.job_poll)
         # Jitter spreads many runners' polls; polls count against the rate limit.
-        ctx.wait(every * (0.9 + 0.2 * ctx.rand()))
+        ctx.wait(wait * (0.9 + 0.2 * ctx.rand()))
+
+
+def earlier_trainings(ctx: Context, this_row: int) -> list[float]:
+    """How long the trainings this state saw finish took (seconds), the newest 20."""
+    found: list[float] = []
+    for rows in ctx.store.load(with_artifacts=False).steps.values():
+        for r in rows:
+            if r.kind != StepKind.TRAIN or r.status != StepStatus.DONE or r.id == this_row:
+                continue
+            took = r.outputs.get("trained_seconds")
+            if took is None and r.started_at is not None and r.finished_at is not None:
+                took = r.finished_at - r.started_at  # a state from before it was recorded
+            if isinstance(took, (int, float)) and took > 0:
+                found.append(float(took))
+    return found[-20:]

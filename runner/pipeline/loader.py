@@ -142,12 +142,17 @@ def build(doc: Document, path: Path, checked: FileChecker) -> Pipeline:
         scenes=tuple(_scene(doc, i, scene, generation.get("defaults", {}), base,
                             _is_legacy(data)) for i, scene in enumerate(data["scenes"])),
         outputs=_outputs(data, base),
-        concurrency=generation.get("concurrency", 4),
+        concurrency=_concurrency(generation.get("concurrency", "auto")),
         prices=Prices(training=float(credits.get("training", Prices.training)),
                       image=float(credits.get("image", Prices.image))),
         version=1,
         image_hashes=dict(checked.hashes),
     )
+
+
+def _concurrency(value: int | str) -> int | None:
+    """``auto`` (None) or a fixed ceiling."""
+    return None if value == "auto" else int(value)
 
 
 def _character(c: dict[str, Any], images: tuple[ImageRef, ...],

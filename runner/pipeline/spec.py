@@ -123,7 +123,7 @@ class Pipeline:
     training: Training
     scenes: tuple[Scene, ...]
     outputs: Path  # absolute; every output path stays inside it
-    concurrency: int = 4
+    concurrency: int | None = None  # None: auto (the flow control follows the budget)
     prices: Prices = Prices()
     version: int = 1
     # sha256 of every image the file names, measured while validating (each image is read

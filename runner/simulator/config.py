@@ -22,6 +22,9 @@ class SimConfig:
     latency_by_endpoint: dict[str, float] = field(default_factory=dict)
     training_seconds: float = 3600.0  # Created -> InProgress -> Completed over this time
     generation_seconds: float = 2.0  # v2 job IN_PROGRESS -> COMPLETED; legacy links 404 until then
+    # Each job takes generation_seconds plus a share of this, drawn from ``seed`` and the job's
+    # number: the n-th job of every run with the same settings takes the same time.
+    generation_spread: float = 0.0
     link_ttl: float = 3600.0  # result links answer 403 this long after they became ready
     job_ttl: float = 86400.0  # /v2/status answers 404 NOT_FOUND this long after completion
     fail_rate: float = 0.0  # fraction of API requests answered 500/502/503 before processing

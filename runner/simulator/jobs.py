@@ -253,7 +253,7 @@ def new_job(
     now, config = world.clock(), world.config
     seed = body.get("seed")
     seed = (int(seed) + offset) if seed is not None else random.randrange(2**31)
-    delay = config.generation_seconds
+    delay = config.generation_seconds + generation_extra(world)
     if model is not None and not model.has_generated:
         delay += config.cold_start
         model.has_generated = True
@@ -265,6 +265,19 @@ def new_job(
     world.jobs[job.request_id] = job
     world.accounts.created["generation_jobs"] += 1
     return job
+
+
+def generation_extra(world: World) -> float:
+    """The next job's share of ``generation_spread``."""
+    config = world.config
+    return job_extra(config.seed, world.accounts.created["generation_jobs"],
+                     config.generation_spread)
+
+
+def job_extra(seed: int, number: int, spread: float) -> float:
+    """Job ``number``'s extra seconds: the same for every run with one seed (benchmarks
+    compute the floor from them)."""
+    return spread * random.Random(f"{seed}|{number}").random() if spread > 0 else 0.0
 
 
 def outcome_for(world: World, prompt: str) -> str:

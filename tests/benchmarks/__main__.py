@@ -19,6 +19,7 @@ from tests.benchmarks.gallery import run_g1
 from tests.benchmarks.hostile import run_b1
 from tests.benchmarks.memory import run_s4
 from tests.benchmarks.rate import run_s1
+from tests.benchmarks.realistic import run_s6, run_s7
 from tests.benchmarks.resume import run_s3
 from tests.benchmarks.startup import run_s5
 from tests.benchmarks.studio import run_p1
@@ -26,8 +27,8 @@ from tests.benchmarks.table import Outcome, machine, render_markdown, render_tex
 from tests.benchmarks.weather import run_w1
 
 SCENARIOS: dict[str, Callable[[bool], Outcome]] = {
-    "S1": run_s1, "S2": run_s2, "S3": run_s3, "S4": run_s4, "S5": run_s5, "G1": run_g1,
-    "B1": run_b1, "B2": run_b2, "P1": run_p1, "W1": run_w1,
+    "S1": run_s1, "S2": run_s2, "S3": run_s3, "S4": run_s4, "S5": run_s5, "S6": run_s6,
+    "S7": run_s7, "G1": run_g1, "B1": run_b1, "B2": run_b2, "P1": run_p1, "W1": run_w1,
 }
 LATEST = Path(__file__).with_name("latest.md")
 COMMAND = "python -m tests.benchmarks"

@@ -26,6 +26,9 @@ class FakeBria:
     def backoff(self, retry: int) -> float:
         return 0.0
 
+    def stats(self) -> dict[str, dict[str, float]]:
+        return {}
+
     def _new(self, **fields: Any) -> dict[str, Any]:
         self.calls += 1
         return {"id": next(self._ids), **fields}

@@ -53,9 +53,10 @@ def text_scenes(count: int, *, variations: int = 1, prefix: str = "scene") -> li
              "variations": variations} for i in range(count)]
 
 
-def write_pipeline(folder: Path, scenes: list[dict[str, Any]], *, concurrency: int = 4,
+def write_pipeline(folder: Path, scenes: list[dict[str, Any]], *, concurrency: int | None = 4,
                    name: str = "bench", samples: int | None = None) -> Path:
-    """A fibo pipeline over every image in ``folder/training`` (written by the caller)."""
+    """A fibo pipeline over every image in ``folder/training`` (written by the caller);
+    ``concurrency=None`` leaves it out (the default, auto)."""
     samples_line = f"  identity_samples: {samples}\n" if samples else ""
     text = (
         "version: 1\n"
@@ -71,7 +72,7 @@ def write_pipeline(folder: Path, scenes: list[dict[str, Any]], *, concurrency: i
         "training:\n"
         "  version: fibo\n"
         "  poll_every: 1s\n"
-        f"generation:\n  concurrency: {concurrency}\n"
+        + (f"generation:\n  concurrency: {concurrency}\n" if concurrency else "") +
         f"scenes: {json.dumps(scenes)}\n"
         "outputs: outputs\n"
     )

@@ -49,6 +49,7 @@ class _MarkingReporter:
 
     def __init__(self) -> None:
         self.marks: dict[str, float] = {}
+        self.done: dict[str, list[float]] = {}  # when each step of a kind ended
 
     def emit(self, event: str, key: str | None = None, **data: Any) -> None:
         now = time.time()
@@ -57,6 +58,7 @@ class _MarkingReporter:
         elif event == "step" and data.get("state") == "done":
             self.marks.setdefault(f"first_done:{data.get('kind')}", now)
             self.marks[f"last_done:{data.get('kind')}"] = now
+            self.done.setdefault(str(data.get("kind")), []).append(now)
 
     def close(self) -> None:
         pass
@@ -88,12 +90,16 @@ def run(job: dict[str, Any], token: str) -> dict[str, Any]:
         with client:
             ctx = Context(pipeline, the_plan, store, client, reporter, options, hashes=hashes)
             cpu1, began = time.process_time(), time.time()
-            summary = Engine(ctx).run()
+            engine = Engine(ctx)
+            summary = engine.run()
+            out["peaks"] = {str(k): v for k, v in engine.peaks.items()}
+            out["job_polls"], out["jobs"] = ctx.pacer.polls, ctx.pacer.jobs
             out["cpu_engine"] = time.process_time() - cpu1
             out["began"], out["ended"] = began, time.time()
             out["first_request"] = transport.first
             out["images"] = summary.images
             out["marks"] = reporter.marks
+            out["done"] = reporter.done
             out["client"] = client.stats()
     return out
 
