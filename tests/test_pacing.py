@@ -4,7 +4,14 @@ from __future__ import annotations
 
 import threading
 
-from runner.engine.pacing import QUANTILE, JobPacer, JobSchedule, quantile, training_wait
+from runner.engine.pacing import (
+    QUANTILE,
+    STRETCH,
+    JobPacer,
+    JobSchedule,
+    quantile,
+    training_wait,
+)
 
 
 def taught(durations: list[float], *, min_interval: float = 1.0,
@@ -81,3 +88,10 @@ def test_training_polls_sooner_as_the_expected_end_approaches() -> None:
     assert training_wait(6400.0, earlier, every=600.0, least=2.0) == 500.0  # overran 2000 s
     assert training_wait(9999.0, earlier, every=600.0, least=2.0) == 600.0
     assert training_wait(3500.0, [3600.0], every=600.0, least=100.0) == 100.0  # the cadence
+
+
+def test_an_old_jobs_polls_spread_out_but_no_further_than_the_stretch() -> None:
+    pacer = taught([10.0])
+    assert JobSchedule(pacer, is_probe=False).after_miss(1000.0) == STRETCH * 1.0
+    probe = JobSchedule(JobPacer(2.0, None, 60.0), is_probe=True)
+    assert probe.after_miss(8.0) == 2.0 and probe.after_miss(10_000.0) == STRETCH * 2.0

@@ -163,6 +163,10 @@ class BriaClient(LegacyRoutes):
         429s seen, seconds waited (rate limiter and back-off)."""
         return self._session.stats()
 
+    def waited_here(self) -> float:
+        """Seconds the calling thread has waited for rate-limit slots so far."""
+        return self._session.waited_here()
+
     # --- plumbing -------------------------------------------------------------------
 
     def _call(

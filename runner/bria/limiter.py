@@ -99,12 +99,6 @@ class RateLimiter:
         self._is_real_time = sleep is time.sleep
         self._cond = threading.Condition()
         self._endpoints: dict[str, _Endpoint] = {}
-        self._here = threading.local()  # seconds each thread has waited for slots
-
-    def waited_here(self) -> float:
-        """Seconds the calling thread has waited for slots so far (the engine measures a
-        step's own time without them)."""
-        return float(getattr(self._here, "waited", 0.0))
 
     def acquire(self, key: str, on_wait: OnWait | None = None) -> float:
         """Take a slot for endpoint ``key``, waiting as needed; returns the seconds waited."""
@@ -123,7 +117,6 @@ class RateLimiter:
                 if wait is not None and wait <= 0:
                     endpoint.in_flight += 1
                     endpoint.waited += waited
-                    self._here.waited = self.waited_here() + waited
                     return waited
                 if wait is not None and notify is not None:
                     self._notify_wait(notify, key, wait)

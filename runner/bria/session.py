@@ -117,6 +117,7 @@ class ApiSession:
         self._interrupt = interrupt  # set: back-offs end at once, raising Interrupted
         self._token = token
         self._limiter, self._policy = limiter, policy
+        self._here = threading.local()  # seconds each thread has waited for slots
         self._sleep, self._rand, self._on_wait = sleep, rand, on_wait
         self._clock, self._on_outage = clock, on_outage
         self._stats = _Stats()
@@ -139,6 +140,11 @@ class ApiSession:
 
     def stats(self) -> dict[str, dict[str, float]]:
         return self._stats.snapshot()
+
+    def waited_here(self) -> float:
+        """Seconds the calling thread has waited for rate-limit slots so far (the engine
+        measures a step's own time without them)."""
+        return float(getattr(self._here, "waited", 0.0))
 
     def send(
         self, call: Call, *, accept: Collection[int] = (), stream: bool = False
@@ -174,6 +180,7 @@ class ApiSession:
         request = self._build(call)
         if call.is_api:
             waited = self._limiter.acquire(call.key, self._on_wait)
+            self._here.waited = self.waited_here() + waited
             self._stats.add(call.key, waited=waited)
         self._stats.add(call.key, requests=1)
         try:

@@ -165,9 +165,9 @@ class Engine:
 
     def _own_time(self) -> Callable[[], float]:
         """A stopwatch of the calling thread's time without waits for rate-limit slots."""
-        limiter, began = self.ctx.client.limiter, self.ctx.clock()
-        waited = limiter.waited_here()
-        return lambda: self.ctx.clock() - began - (limiter.waited_here() - waited)
+        client, began = self.ctx.client, self.ctx.clock()
+        waited = client.waited_here()
+        return lambda: self.ctx.clock() - began - (client.waited_here() - waited)
 
     def _join(self, workers: list[threading.Thread]) -> int:
         """Wait for the workers; after a stop, for at most the grace period. How many are left."""

@@ -8,11 +8,13 @@ window.
 The pacer learns how long jobs take, and each job polls when it is expected to be done:
 
 - Until one job has finished, a single job (the probe) polls at the plain cadence, a little
-  less often as it ages (every ``max(min_interval, elapsed / 8)``); the others wait for it.
+  less often as it ages (every ``elapsed / 8``, within ``min_interval`` and ``STRETCH`` x
+  ``min_interval``); the others wait for it.
 - A job's next poll, ``elapsed`` seconds after its submission, comes at the ``QUANTILE`` of
   the learned durations that are longer than ``elapsed`` (the first poll: of all of them), so
   most jobs are found done at their first poll; at least ``min_interval`` after the previous
-  poll. A job older than every learned duration waits ``max(min_interval, elapsed / 4)``.
+  poll. A job older than every learned duration polls at once the first time, then every
+  ``elapsed / 4`` (within the same bounds as the probe).
 - A learned duration is the middle of the last interval that bracketed the end (the last poll
   that found the job in progress, and the one that found it done); found done at its first
   poll, the job counts that poll's time.
@@ -33,6 +35,7 @@ from collections.abc import Callable
 
 STATUS_ENDPOINT = "GET /v2/status/{id}"
 QUANTILE = 0.6  # of the durations still possible: found done at the first poll ~60 % of the time
+STRETCH = 15  # an old job's polls are never further apart than this many cadences (30 s)
 
 
 def quantile(values: list[float], q: float) -> float:
@@ -59,7 +62,7 @@ class JobSchedule:
         self.polls += 1
         self.last_miss = elapsed
         if self.is_probe:
-            return max(self.pacer.min_interval, elapsed / 8, self.pacer.share())
+            return max(self.pacer.stretched(elapsed / 8), self.pacer.share())
         return max(self.pacer.wait_from(elapsed, floor=self.pacer.min_interval),
                    self.pacer.share())
 
@@ -109,8 +112,12 @@ class JobPacer:
         with self._cond:
             longer = [d for d in self._durations if d > elapsed]
         if not longer:  # older than every job seen: likely done (first poll) or slow
-            return 0.0 if floor == 0 else max(floor, elapsed / 4)
+            return 0.0 if floor == 0 else max(floor, self.stretched(elapsed / 4))
         return max(floor, quantile(longer, QUANTILE) - elapsed)
+
+    def stretched(self, gap: float) -> float:
+        """A gap that grows with a job's age, within [min_interval, STRETCH x min_interval]."""
+        return max(self.min_interval, min(gap, STRETCH * self.min_interval))
 
     def share(self) -> float:
         """Between polls of one job: all jobs in flight together stay within the budget."""

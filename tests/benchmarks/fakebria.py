@@ -29,6 +29,9 @@ class FakeBria:
     def stats(self) -> dict[str, dict[str, float]]:
         return {}
 
+    def waited_here(self) -> float:
+        return 0.0
+
     def _new(self, **fields: Any) -> dict[str, Any]:
         self.calls += 1
         return {"id": next(self._ids), **fields}
