@@ -33,7 +33,7 @@ from runner.errors import (
 )
 from runner.events import EventKind, Reporter
 from runner.pipeline.loader import load_pipeline
-from runner.pipeline.places import default_state_folder, project_root
+from runner.pipeline.places import default_state_folder, document_cache, project_root
 from runner.pipeline.spec import Pipeline
 from runner.state.rows import ApiIdentity, PipelineKey, Recorded
 from runner.state.store import Store
@@ -165,7 +165,7 @@ def run(
     """Run one pipeline; ``wait_lock``: seconds to wait for another runner's live lease;
     ``budgets``: the request budgets shared with the command's other pipelines; ``stop``:
     set to stop this pipeline (as Ctrl-C would)."""
-    pipeline, warnings = load_pipeline(target.path)
+    pipeline, warnings = load_pipeline(target.path, cache=document_cache(target.path))
     for warning in warnings:
         reporter.emit(EventKind.NOTICE, message=str(warning))
     location = state_location(pipeline, target)

@@ -20,6 +20,7 @@ SCENARIO_ROWS = {
     "S2-http": "S2 CPU per step over loopback HTTP",
     "S3-plan": "S3 resume: start to plan",
     "S3-request": "S3 resume: start to first request",
+    "S3-unchanged": "S3 resume, unchanged 2,500-scene file: start to plan",
     "S3-history": "S3 resume, long history of a 10-scene file: start to plan",
     "S4": "S4 peak RSS",
     "S5-help": "S5 bria-run --help",

@@ -131,12 +131,14 @@ class Engine:
                 if not flow.enter(self.ctx.stop):
                     return
                 own = self._own_time()
-                error = self._guarded(step, spec)
-                flow.leave(own())
-                if error is not None and (spec.is_fatal or error.stops_run):
-                    errors.append(error)
-                    self.ctx.stop.set()  # no new work; the requests in flight finish
-                    return
+                try:
+                    error = self._guarded(step, spec)
+                    if error is not None and (spec.is_fatal or error.stops_run):
+                        errors.append(error)
+                        self.ctx.stop.set()  # no new work; the requests in flight finish
+                        return
+                finally:
+                    flow.leave(own())  # after the stop: no other worker slips through first
 
         count = min(flow.control.ceiling, len(steps))
         # Daemon threads: after Ctrl-C and the grace period, exiting must not wait for them.

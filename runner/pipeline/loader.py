@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from runner.errors import PipelineInvalid, Problem
+from runner.pipeline import doccache
 from runner.pipeline.filechecks import FileChecker, is_url_like
 from runner.pipeline.places import project_root
 from runner.pipeline.problems import format_path, show
@@ -40,18 +41,25 @@ SCENE_KEYS = ("structure_strength", "aspect_ratio", "variations", "seed", "negat
 DEFAULT_SAMPLES = 6
 
 
-def load_pipeline(path: Path) -> tuple[Pipeline, list[Problem]]:
+def load_pipeline(path: Path, *, cache: Path | None = None) -> tuple[Pipeline, list[Problem]]:
     """Load and check ``path``; return the pipeline and its warnings.
 
     Raises ``PipelineInvalid`` with every error and warning when any error exists.
-    Positions in problems name the file as ``str(path)``, as the user gave it.
+    Positions in problems name the file as ``str(path)``, as the user gave it. ``cache``: a
+    folder keeping the checked form of unchanged files (``doccache``); the files the
+    document names are checked every time.
     """
     file = str(path)
     try:
-        doc, problems = read_document(path, file)
+        raw = _read_bytes(path, file)
+        doc, problems = doccache.get(cache, raw), list[Problem]()
+        if doc is None:
+            doc, problems = parse_document(raw, file)
+            problems += schema_problems(doc, file) + rule_problems(doc, file)
+            if not problems:
+                doccache.put(cache, raw, doc)
     except PipelineInvalid as exc:
         raise PipelineInvalid(_printable(exc.problems)) from None
-    problems += schema_problems(doc, file) + rule_problems(doc, file)
     if _has_errors(problems):
         raise PipelineInvalid(_printable(problems))
     checker = check_files(doc, file, _base(path), project_root(path))
@@ -77,18 +85,31 @@ def read_document(path: Path, file: str) -> tuple[Document, list[Problem]]:
 
     Raises ``PipelineInvalid`` when the file cannot be a pipeline at all.
     """
+    return parse_document(_read_bytes(path, file), file)
+
+
+def _invalid(file: str, message: str, line: int = 1, col: int = 1, where: str = "",
+             hint: str | None = None) -> PipelineInvalid:
+    return PipelineInvalid([Problem(file, line, col, where, message, hint)])
+
+
+def _read_bytes(path: Path, file: str) -> bytes:
+    try:
+        return path.read_bytes()
+    except IsADirectoryError as exc:
+        raise _invalid(file, "is a folder, not a pipeline file") from exc
+    except FileNotFoundError as exc:
+        raise _invalid(file, "no such file") from exc
+    except OSError as exc:
+        raise _invalid(file, f"cannot be read: {exc.strerror or exc}") from exc
+
+
+def parse_document(raw: bytes, file: str) -> tuple[Document, list[Problem]]:
+    """The YAML document in ``raw`` (read from ``file``) and its non-fatal problems."""
     def invalid(message: str, line: int = 1, col: int = 1, where: str = "",
                 hint: str | None = None) -> PipelineInvalid:
-        return PipelineInvalid([Problem(file, line, col, where, message, hint)])
+        return _invalid(file, message, line, col, where, hint)
 
-    try:
-        raw = path.read_bytes()
-    except IsADirectoryError as exc:
-        raise invalid("is a folder, not a pipeline file") from exc
-    except FileNotFoundError as exc:
-        raise invalid("no such file") from exc
-    except OSError as exc:
-        raise invalid(f"cannot be read: {exc.strerror or exc}") from exc
     try:
         doc, issues = load(raw)
     except YamlError as exc:

@@ -25,3 +25,10 @@ def project_root(pipeline_file: Path) -> Path:
 
 def default_state_folder(pipeline_file: Path) -> Path:
     return project_root(pipeline_file) / "state"
+
+
+def document_cache(pipeline_file: Path) -> Path | None:
+    """Where runs keep the checked form of unchanged pipeline files (``doccache``): inside the
+    project's ``state/`` folder, once there is one (nothing is created for it)."""
+    folder = default_state_folder(pipeline_file)
+    return folder / ".cache" if folder.is_dir() else None

@@ -69,12 +69,14 @@ def run(job: dict[str, Any], token: str) -> dict[str, Any]:
     from runner.engine.context import Context, RunOptions
     from runner.engine.executor import Engine
     from runner.pipeline.loader import load_pipeline
+    from runner.pipeline.places import document_cache
     from runner.state.rows import ApiIdentity
     from runner.state.store import Store
 
     out: dict[str, Any] = {"started": STARTED, "imported": time.time()}
     cpu0 = time.process_time()
-    pipeline, _warnings = load_pipeline(Path(job["pipeline"]))
+    pipeline, _warnings = load_pipeline(Path(job["pipeline"]),
+                                        cache=document_cache(Path(job["pipeline"])))
     out["loaded"], out["cpu_load"] = time.time(), time.process_time() - cpu0
     with Store.open(job["state"], ApiIdentity("real", job["base_url"])) as store:
         hashes = dict(pipeline.image_hashes)
