@@ -112,7 +112,7 @@ def describe(kind: EventKind, key: str | None, data: dict[str, Any]) -> str | No
     if kind == "outage":
         return outage_line(data)
     if kind in ("notice", "moved", "adopted"):
-        return data.get("message") or f"{key}: kept earlier output at {data.get('dst')}"
+        return data.get("message") or f"{key}: kept earlier output at {_shown(str(data.get('dst')))}"
     if kind == "gallery":
         # After a finished run the last line names the page; here only before an error.
         return None if data.get("outcome") == "done" else f"gallery: {_shown(str(data['path']))}"
