@@ -82,7 +82,7 @@ def test_each_pipeline_has_its_own_display_row() -> None:
 
 
 def test_a_printed_resume_command_never_carries_a_password() -> None:
-    from runner.cli import _resume_command
+    from runner.cli.run import resume_command as _resume_command
 
     command = _resume_command(Path("luna.yaml"), False, "postgresql://ann:hunter2@db/studio")
     assert "hunter2" not in command and "postgresql://ann:***@db/studio" in command
