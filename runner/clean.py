@@ -8,15 +8,8 @@ import json
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from runner.app import (
-    Target,
-    _world_path,
-    open_api,
-    open_recorded,
-    pipeline_key,
-    rate_window,
-    state_location,
-)
+from runner.apis import open_api, rate_window, world_path
+from runner.app import Target, open_recorded, pipeline_key, state_location
 from runner.budgets import Budgets
 from runner.engine.cleanup import CLEANED, Cleaned, Leftover, cleaned, delete, leftovers
 from runner.engine.plan import plan
@@ -49,7 +42,7 @@ def clean(target: Target, command: str, tell: Callable[[str], None], *, rpm: int
     location = state_location(pipeline, target)
     budgets = Budgets(location, rpm, rate_window())
     try:
-        with open_api(_world_path(location, pipeline), target.simulate, budgets) as api, \
+        with open_api(world_path(location, pipeline), target.simulate, budgets) as api, \
                 Store.open(location, api.identity, create=False,
                            pipeline=pipeline_key(pipeline)) as store, \
                 RunLock(store, command):

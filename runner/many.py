@@ -14,7 +14,8 @@ import threading
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from runner.app import STATE_ENV, Target, rate_window
+from runner.apis import rate_window
+from runner.app import STATE_ENV, Target
 from runner.app import run as run_one
 from runner.budgets import Budgets
 from runner.engine.context import RunOptions
