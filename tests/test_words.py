@@ -78,3 +78,20 @@ def test_the_live_display_sums_up_and_lists_failed_and_in_flight_first() -> None
     assert "scenes 2/6 · 1 generating · 1 failed · about 3 min left" in lines
     order = [line.split()[0] for line in lines if line.startswith("scene/")]
     assert order == [keys[4], keys[5], keys[2], keys[3], keys[0], keys[1]]
+
+
+def test_clean_never_deletes_a_resource_whose_name_is_not_this_pipelines() -> None:
+    from runner.bria.client import BriaClient
+    from runner.engine.cleanup import Leftover, delete
+    from runner.simulator import SimConfig, Simulator
+
+    with Simulator(SimConfig(token="t")) as sim, BriaClient(sim.base_url, "t", rpm=None) as api:
+        project = api.create_project(project_name="theirs", ip_type="defined_character",
+                                     ip_medium="illustration", ip_name="Milo",
+                                     ip_description="a boy")
+        dataset = api.create_dataset(project_id=int(project["id"]), name="milo-12345678")
+        said: list[str] = []
+        done = delete(api, "luna", [Leftover("dataset", int(dataset["id"]), None, "superseded")],
+                      record=said.append, tell=said.append)
+        assert done.deleted == [] and "not this pipeline's: not ours to delete" in said[0]
+        assert api.get_dataset(int(dataset["id"]))["name"] == "milo-12345678"  # still there
