@@ -19,7 +19,9 @@ from fakes import FakeTime
 import runner
 from runner import errors
 from runner.bria import errors as api_errors
-from runner.bria.client import DEFAULT_BASE_URL, BriaClient, JobStatus
+from runner.bria.answers import JobStatus
+from runner.bria.client import BriaClient
+from runner.bria.env import DEFAULT_BASE_URL
 from runner.bria.jobs import poll_until_done
 
 TOKEN = "sekret-token-4242"

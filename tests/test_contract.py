@@ -16,8 +16,9 @@ from typing import Any
 import httpx
 import pytest
 
-from runner.bria import client as bria
-from runner.bria.client import BriaClient, Job, JobStatus
+from runner.bria import answers as bria
+from runner.bria.answers import Job, JobStatus
+from runner.bria.client import BriaClient
 from runner.bria.errors import ApiError
 
 TOKEN = "contract-token"

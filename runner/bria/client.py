@@ -26,51 +26,23 @@ import httpx
 
 from runner.bria import result_links
 from runner.bria.answers import (
-    ASPECT_RATIOS,
-    DATASET_STATUSES,
-    GUIDANCE_METHODS,
-    IP_MEDIUMS,
-    JOB_STATUSES,
-    MODEL_ACTIVE,
-    MODEL_STATUSES,
-    TRAINING_MODES,
-    TRAINING_VERSIONS,
     ImageSource,
     Job,
     JobStatus,
     as_dict,
     as_list,
-    encode_image,
     image_field,
     json_or_none,
     submitted_job,
     text_field,
 )
-from runner.bria.env import DEFAULT_BASE_URL, api_root, base_url_from_env, token_from_env
+from runner.bria.env import api_root, base_url_from_env, token_from_env
 from runner.bria.errors import ApiError, JobLost
 from runner.bria.legacy import LegacyRoutes
 from runner.bria.limiter import Budget, RateLimiter
 from runner.bria.retry import RetryPolicy
 from runner.bria.session import CREATE_READ_TIMEOUT, ApiSession, Call
 from runner.errors import LegacyRetired
-
-__all__ = [
-    "ASPECT_RATIOS",
-    "DATASET_STATUSES",
-    "DEFAULT_BASE_URL",
-    "GUIDANCE_METHODS",
-    "IP_MEDIUMS",
-    "JOB_STATUSES",
-    "MODEL_ACTIVE",
-    "MODEL_STATUSES",
-    "TRAINING_MODES",
-    "TRAINING_VERSIONS",
-    "BriaClient",
-    "ImageSource",
-    "Job",
-    "JobStatus",
-    "encode_image",
-]
 
 TG = "/v1/tailored-gen"
 
