@@ -203,8 +203,9 @@ def test_no_training_on_part_of_the_dataset(tmp_path: Path, sim: Simulator) -> N
 
     class LoseOne(CrashPoints):
         def reach(self, boundary: str, op: str = "") -> None:
-            if boundary == "after_record" and op == "upload_image" and not self.lost:
-                with sim.lock:
+            # Uploads run concurrently: lose exactly one, under the simulator's lock.
+            with sim.lock:
+                if boundary == "after_record" and op == "upload_image" and not self.lost:
                     dataset = next(iter(sim.world.datasets.values()))
                     self.lost = sim.world.images[dataset.image_ids.pop()].image_name
 
