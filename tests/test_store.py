@@ -110,3 +110,24 @@ def test_a_database_url_nothing_answers_gets_a_clear_error() -> None:
     with pytest.raises(StateError, match=r"cannot (open|use) the state at postgresql://"):
         Store.open("postgresql://runner@127.0.0.1:9/bria", REAL,
                    pipeline=PipelineKey("luna", "luna.yaml"))
+
+
+def test_meta_values_set_together_land_together(store: Store) -> None:
+    """The pipeline claim is two meta values: one transaction, so a kill cannot leave half."""
+    from unittest import mock
+
+    from sqlalchemy.engine import Connection
+
+    real = Connection.execute
+    calls = {"n": 0}
+
+    def second_write_fails(self: Connection, *args: object, **kw: object) -> object:
+        calls["n"] += 1
+        if calls["n"] == 3:  # update+insert of the first value went through; now the second
+            raise RuntimeError("killed")
+        return real(self, *args, **kw)  # type: ignore[arg-type]
+
+    with mock.patch.object(Connection, "execute", second_write_fails), \
+            pytest.raises(RuntimeError):
+        store.set_meta("pipeline_name", "luna", pipeline_file="pipelines/luna.yaml")
+    assert store.meta_value("pipeline_name") is None  # rolled back with the second

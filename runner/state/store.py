@@ -201,9 +201,8 @@ class Store:
             found = dict(conn.execute(select(meta.c.key, meta.c.value).where(
                 meta.c.key.in_(("pipeline_name", "pipeline_file")))).all())
         if not found:
-            if claim:
-                self.set_meta("pipeline_name", pipeline.name)
-                self.set_meta("pipeline_file", pipeline.file)
+            if claim:  # one transaction: a kill between two would leave half a claim
+                self.set_meta("pipeline_name", pipeline.name, pipeline_file=pipeline.file)
             return
         theirs = PipelineKey(found.get("pipeline_name", "?"), found.get("pipeline_file", "?"))
         if theirs != pipeline:
@@ -217,11 +216,13 @@ class Store:
         with self.engine.connect() as conn:
             return conn.execute(select(meta.c.value).where(meta.c.key == key)).scalar_one_or_none()
 
-    def set_meta(self, key: str, value: str) -> None:
+    def set_meta(self, key: str, value: str, **more: str) -> None:
+        """Set meta values (``key`` and any ``more``) in one transaction."""
         with self.transaction() as conn:
-            done = conn.execute(update(meta).where(meta.c.key == key).values(value=value))
-            if done.rowcount == 0:
-                conn.execute(insert(meta).values(key=key, value=value))
+            for name, text in {key: value, **more}.items():
+                done = conn.execute(update(meta).where(meta.c.key == name).values(value=text))
+                if done.rowcount == 0:
+                    conn.execute(insert(meta).values(key=name, value=text))
 
     # --- reading ------------------------------------------------------------------------
 
