@@ -350,6 +350,73 @@ def test_errors_come_before_warnings_with_a_count_and_quiet_hides_warnings(
     assert out.endswith("(1 error, 1 warning; warnings hidden by --quiet)\n")
 
 
+def test_schema_errors_and_file_checks_come_in_one_round(project: Path) -> None:
+    # A four-word name (schema) and a bad variations count (schema) touch nothing the file
+    # checks read: the missing reference and the short training set are reported with them.
+    (project / "p.yaml").write_text(
+        edit("name: Luna", "name: Luna the Great Explorer")
+        .replace("images: [training/]", "images: ['training/[a-c].png', training/d.png]")
+        + "    reference: gone.png\n    variations: 9\n")
+    code, out, err = run_validate(project / "p.yaml")
+    lines = err.splitlines()
+    assert code == 2
+    assert [line.split(": ")[1] for line in lines] == [
+        "character.name", "character.images", "scenes[0].reference", "scenes[0].variations"]
+    assert "4 training images; fibo needs at least 5" in lines[1]
+    assert "`gone.png` does not exist" in lines[2]
+    assert out.endswith(": invalid (4 errors, 0 warnings)\n")
+
+
+def test_file_warnings_join_schema_errors_after_them_and_quiet_hides_them(project: Path) -> None:
+    (project / "p.yaml").write_text(edit("medium: illustration", "medium: drawing").replace(
+        "images: [training/]", "images: ['training/plain-*.png']"))  # 9 images: a warning
+    code, out, err = run_validate(project / "p.yaml")
+    lines = err.splitlines()
+    assert code == 2 and len(lines) == 2
+    assert ": character.medium: `drawing`" in lines[0]
+    assert ": warning: character.images: 9 training images" in lines[1]
+    assert out.endswith(": invalid (1 error, 1 warning)\n")
+    code, out, err = run_validate(project / "p.yaml", "--quiet")
+    assert code == 2 and len(err.splitlines()) == 1 and ": warning:" not in err
+    assert out.endswith("(1 error, 1 warning; warnings hidden by --quiet)\n")
+
+
+THREE = edit("images: [training/]", "images: ['training/[a-c].png']")  # fibo needs 5
+
+
+@pytest.mark.parametrize(("document", "where"), [
+    (THREE + "    reference: 42\n", "scenes[0].reference"),
+    (THREE.replace("[a-c].png']", "[a-c].png', 7]"), "character.images[1]"),
+    (THREE.replace("  images:", "  identity_samples: many\n  images:"),
+     "character.identity_samples"),
+    (THREE.replace("  - name: forest\n    prompt: Luna in a forest\n", "  - 3\n"), "scenes[0]"),
+    (THREE.replace("name: demo\n", ""), "name"),  # the default outputs folder is named by it
+    (THREE + "outputs: [x]\n", "outputs"),
+    (THREE.replace("character:\n", "training: fibo\ncharacter:\n"), "training"),
+], ids=["reference", "image-entry", "identity-samples", "scene", "name", "outputs", "training"])
+def test_an_error_in_what_the_file_checks_read_leaves_them_for_the_next_round(
+    project: Path, document: str, where: str,
+) -> None:
+    (project / "p.yaml").write_text(document)
+    code, _, err = run_validate(project / "p.yaml")
+    assert code == 2
+    assert any(f": {where}: " in line for line in err.splitlines()), err
+    assert "training image" not in err, err
+    (project / "p.yaml").write_text(THREE)  # the checks do find it once nothing is in the way
+    assert "3 training images; fibo needs at least 5" in run_validate(project / "p.yaml")[2]
+
+
+def test_run_still_refuses_a_file_with_schema_errors_naming_all_its_problems(
+    project: Path,
+) -> None:
+    (project / "p.yaml").write_text(edit("medium: illustration", "medium: drawing")
+                                    + "    reference: gone.png\n")
+    result = CliRunner().invoke(main, ["run", str(project / "p.yaml"), "--simulate"])
+    assert result.exit_code == 2
+    assert "character.medium" in result.stderr and "`gone.png` does not exist" in result.stderr
+    assert not (project / "state").exists()
+
+
 @pytest.mark.parametrize(("command"), [["validate"], ["schema"], []], ids=["validate", "schema",
                                                                            "main"])
 def test_commands_have_help(command: list[str]) -> None:

@@ -1,15 +1,17 @@
 """Pipeline file -> validated ``runner.pipeline.spec.Pipeline``, or every problem at once.
 
 Order: read the YAML safely with positions; check the schema and the cross-field rules
-(all problems collected, none stops the others); when the schema passes, resolve and
-check every file the pipeline names; then build the frozen spec with defaults applied
-and scene values merged with ``generation.defaults``. Nothing here touches the network
-or the state.
+(all problems collected, none stops the others); resolve and check every file the pipeline
+names, in the same round, unless an error touches a value those checks read (``FILE_PATHS``:
+then they wait for the next round, as they could only guess); then build the frozen spec
+with defaults applied and scene values merged with ``generation.defaults``. Nothing here
+touches the network or the state.
 """
 
 from __future__ import annotations
 
 import json
+import re
 from dataclasses import replace
 from pathlib import Path
 from typing import Any
@@ -39,6 +41,13 @@ from runner.pipeline.yamlpos import Document, YamlError, YamlIssue, load
 SCENE_KEYS = ("structure_strength", "aspect_ratio", "variations", "seed", "negative_prompt",
               "model_influence", "guidance_scale", "steps_num", "guidance")
 DEFAULT_SAMPLES = 6
+# What ``check_files`` reads (``[]``: any index). An error at one of these paths, above one
+# (``scenes[2]``, ``character``) or below one (``character.images[3]``) leaves those checks
+# nothing sound to read; any other error does not stop them.
+FILE_PATHS = ("character.images", "character.identity", "character.identity_samples",
+              "character.increase_resolution", "training.version", "scenes[].reference",
+              "scenes[].guidance[].image", "outputs")
+_INDEX = re.compile(r"\[\d+\]")
 
 
 def load_pipeline(path: Path, *, cache: Path | None = None) -> tuple[Pipeline, list[Problem]]:
@@ -60,7 +69,7 @@ def load_pipeline(path: Path, *, cache: Path | None = None) -> tuple[Pipeline, l
                 doccache.put(cache, raw, doc)
     except PipelineInvalid as exc:
         raise PipelineInvalid(_printable(exc.problems)) from None
-    if _has_errors(problems):
+    if _has_errors(problems) and _touches_files(problems, doc.data):
         raise PipelineInvalid(_printable(problems))
     checker = check_files(doc, file, _base(path), project_root(path))
     problems = _printable(problems + checker.problems)
@@ -68,6 +77,18 @@ def load_pipeline(path: Path, *, cache: Path | None = None) -> tuple[Pipeline, l
         raise PipelineInvalid(problems)
     pipeline = build(doc, path, checker)
     return pipeline, sorted(problems, key=lambda p: (p.line, p.col, p.path))
+
+
+def _touches_files(problems: list[Problem], data: dict[str, Any]) -> bool:
+    """Whether an error sits on, above or below a value ``check_files`` reads."""
+    read = FILE_PATHS + (() if "outputs" in data else ("name",))  # the default outputs use it
+
+    def near(at: str, path: str) -> bool:
+        return at == path or at == "" or path.startswith((at + ".", at + "[")) \
+            or at.startswith((path + ".", path + "["))
+
+    return any(near(_INDEX.sub("[]", p.path), path) for p in problems
+               if p.severity == "error" for path in read)
 
 
 def _printable(problems: list[Problem]) -> list[Problem]:
