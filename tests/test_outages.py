@@ -4,19 +4,22 @@ re-send per step and run, and the line a person reads meanwhile."""
 
 from __future__ import annotations
 
+import io
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
 from fakes import FakeTime
+from PIL import Image
 from simrun import TOKEN
 from test_engine import pipeline
 
 from runner import errors
 from runner.bria import errors as api_errors
+from runner.bria import result_links
 from runner.bria.client import BriaClient
 from runner.display.reporters import describe
 from runner.engine.context import Context, RunOptions
@@ -99,6 +102,85 @@ def test_without_a_tolerance_only_the_quick_retries_are_made() -> None:
     with client(down, t) as api, pytest.raises(api_errors.NetworkError):
         api.get_model(7)
     assert len(t.sleeps) == 3
+
+
+@pytest.mark.parametrize(
+    ("failure", "never_left"),
+    [(httpx.ConnectError("refused"), True), (httpx.ConnectTimeout("no SYN-ACK"), True),
+     (httpx.PoolTimeout("pool"), True), (httpx.ReadError("reset"), False),
+     (httpx.RemoteProtocolError("closed without an answer"), False),
+     (httpx.ReadTimeout("slow"), False), (httpx.WriteError("broken pipe"), False)],
+    ids=["refused", "connect-timeout", "pool", "reset", "no-answer", "read-timeout", "write"],
+)
+def test_only_a_connection_never_made_proves_a_post_never_left(
+    failure: Exception, never_left: bool
+) -> None:
+    def bria(request: httpx.Request) -> httpx.Response:
+        raise failure
+
+    with client(bria, FakeTime()) as api, pytest.raises(api_errors.NetworkError) as caught:
+        api.create_project(**PROJECT)
+    assert isinstance(caught.value, api_errors.NotSent) is never_left
+
+
+def test_get_500s_are_waited_out_for_the_tolerance_like_any_outage() -> None:
+    t, answers = FakeTime(), [500] * 9 + [200]
+
+    def storm(request: httpx.Request) -> httpx.Response:
+        return httpx.Response(answers.pop(0), json={"id": 7, "status": "InProgress"})
+
+    with client(storm, t, outage_tolerance=1800.0) as api:
+        assert api.get_model(7)["status"] == "InProgress"
+    assert len(t.sleeps) == 9 and max(t.sleeps) <= 300.0
+    answers[:] = [500] * 9
+    with client(storm, FakeTime()) as api, pytest.raises(api_errors.ServerError):
+        api.get_model(7)  # no tolerance: the quick retries only
+    assert len(answers) == 5
+
+
+class _Cut(httpx.SyncByteStream):
+    def __iter__(self) -> Iterator[bytes]:
+        yield b"\x89PNG partial"
+        raise httpx.ReadError("connection reset")
+
+
+def _png() -> bytes:
+    buffer = io.BytesIO()
+    Image.new("RGB", (8, 8)).save(buffer, "PNG")
+    return buffer.getvalue()
+
+
+def test_a_download_cut_midway_is_waited_out_within_the_tolerance() -> None:
+    t, cuts = FakeTime(), [7]
+
+    def cdn(request: httpx.Request) -> httpx.Response:
+        if cuts[0] > 0:
+            cuts[0] -= 1
+            return httpx.Response(200, stream=_Cut())
+        return httpx.Response(200, content=_png())
+
+    out = io.BytesIO()
+    with client(cdn, t, outage_tolerance=1800.0) as api:
+        api.download("https://cdn.example/r.png", out)
+    assert out.getvalue() == _png() and len(t.sleeps) == 7
+    cuts[0], out = 99, io.BytesIO()
+    with client(cdn, FakeTime(), outage_tolerance=1e9) as api, \
+            pytest.raises(api_errors.NetworkError):
+        api.download("https://cdn.example/r.png", out)
+    assert 99 - cuts[0] == result_links.TRANSFERS and out.getvalue() == b""  # bounded
+
+
+def test_a_link_that_serves_no_image_gets_quick_retries_whatever_the_tolerance() -> None:
+    served = [0]
+
+    def cdn(request: httpx.Request) -> httpx.Response:
+        served[0] += 1
+        return httpx.Response(200, content=b"<!doctype html><p>not an image</p>")
+
+    with client(cdn, FakeTime(), outage_tolerance=1800.0) as api, \
+            pytest.raises(api_errors.ResultInvalid):
+        api.download("https://cdn.example/r.png", io.BytesIO())
+    assert served[0] == 4
 
 
 def test_a_ctrl_c_ends_the_wait_for_bria_at_once() -> None:
@@ -186,6 +268,35 @@ def test_one_resend_per_step_and_run_even_across_tries(store: Store) -> None:
     store.resolve_intent(store.record_intent(row.id, "generate"), IntentOutcome.UNANSWERED)
     with pytest.raises(api_errors.PaidJobMayExist):
         ensure_remote(env, row, "generate", failing())  # a second unproven re-send: refused
+
+
+def never_left() -> api_errors.NotSent:
+    return api_errors.NotSent(None, "POST", "/v2/image/generate/tailored", "refused")
+
+
+def test_a_post_that_never_left_is_sent_again_without_spending_the_resend(store: Store) -> None:
+    t = FakeTime()
+    env = remote(store, t)
+    row = store.begin_step("scene/a/1", StepKind.SCENE, "f" * 64, is_new=True)
+    send = failing(never_left(), never_left(), never_left(), lost(), never_left())
+    assert ensure_remote(env, row, "generate", send)[0] == "job-1"
+    assert send.calls[0] == 6  # type: ignore[attr-defined]
+    outcomes = [i.outcome for i in store.intents_of(row.id)]
+    assert outcomes == [IntentOutcome.REJECTED] * 3 + [IntentOutcome.UNANSWERED,
+                                                        IntentOutcome.REJECTED,
+                                                        IntentOutcome.LANDED]
+
+
+def test_refusals_between_two_lost_answers_do_not_reset_the_bound(store: Store) -> None:
+    t = FakeTime()
+    env = remote(store, t)
+    row = store.begin_step("scene/a/1", StepKind.SCENE, "f" * 64, is_new=True)
+    gateway = api_errors.ServerError(504, "POST", "/v2/image/generate/tailored", "timeout")
+    send = failing(lost(), never_left(), gateway, lost())
+    with pytest.raises(api_errors.PaidJobMayExist) as caught:
+        ensure_remote(env, row, "generate", send)
+    assert send.calls[0] == 3  # type: ignore[attr-defined]
+    assert "HTTP 504 from a gateway" in str(caught.value)
 
 
 def test_a_request_that_makes_nothing_paid_is_sent_again_past_two_losses(store: Store) -> None:

@@ -46,7 +46,8 @@ def test_patience_keeps_retrying_an_outage_until_it_has_lasted_that_long() -> No
     assert policy.should_retry("GET", None, 40, down_for=1799.0)
     assert policy.should_retry("GET", 503, 40, down_for=1799.0)
     assert not policy.should_retry("GET", None, 40, down_for=1800.0)
-    assert not policy.should_retry("GET", 500, 3, down_for=10.0)  # a 500: quick retries only
+    assert policy.should_retry("GET", 500, 40, down_for=1799.0)  # a 500 is waited out too
+    assert not policy.should_retry("PUT", 500, 40, down_for=1800.0)
     assert not policy.should_retry("POST", None, 0, down_for=0.0)
 
 

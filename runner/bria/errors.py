@@ -93,10 +93,18 @@ class ServerError(ApiError):
 
 
 class NetworkError(ApiError):
-    """No HTTP answer: connection refused or dropped, timeout."""
+    """No HTTP answer: connection refused or dropped, timeout. Unless it is ``NotSent``, the
+    request may have reached Bria and done its work there."""
 
     hint = ("Bria could not be reached. Check your network (and BRIA_API_URL), then run the "
             "same command again: every finished step is kept")
+
+
+class NotSent(NetworkError):
+    """No connection was made (refused, unreachable, a connect or pool timeout): the request
+    never left, so it made nothing at Bria. Anything that fails after a connection was made
+    (a reset, a cut answer, a read timeout) may have reached Bria: httpx cannot tell a request
+    Bria never read from one it acted on (its write errors are even turned into read errors)."""
 
 
 class AnswerTooLarge(ServerError):

@@ -10,8 +10,9 @@ unspecified address is refused before anything is sent (``runner.bria.addresses`
 body streams to the caller's file up to ``max_bytes`` (64 MB) within ``seconds`` (300 s a
 transfer); and its first bytes must be a PNG, JPEG or WEBP header that Pillow reads,
 with plausible dimensions. Anything else (an HTML page served as a result, say) is a failed
-download, retried per policy, then ``ResultInvalid`` with the reason. The caller writes to a
-temporary file and moves it into place only when ``download`` returns.
+download, retried quickly a few times, then ``ResultInvalid`` with the reason. A transfer cut
+midway is waited out within the outage tolerance, at most ``TRANSFERS`` transfers in all. The
+caller writes to a temporary file and moves it into place only when ``download`` returns.
 """
 
 from __future__ import annotations
@@ -34,6 +35,9 @@ _EXPIRED = (403, 410)
 _CHUNK = 1 << 16
 _HEAD = 1 << 20  # enough for any image header, EXIF segments included
 MAX_SIDE = 16_384  # Bria's results are 1-2 K px a side; anything past this is not one
+# Transfers of one download at most (the first included), however long the tolerance: each may
+# move up to ``max_bytes``, so a link that always breaks midway costs at most this many.
+TRANSFERS = 12
 
 
 @dataclass(frozen=True)
@@ -80,15 +84,17 @@ def download(session: ApiSession, url: str, out: BinaryIO, *,
              clock: Callable[[], float] = time.monotonic) -> str:
     """Stream ``url`` into ``out`` within ``limits``; the sha256 hex of the bytes written.
 
-    A transfer dropped midway, or one that broke a bound, is retried (per the retry policy)
-    from the start after rewinding ``out``; when ``out`` cannot be rewound it fails at once.
+    A transfer cut midway is an outage like any unanswered GET: tried again from the start
+    (after rewinding ``out``) with the retry policy's back-off, for as long as the outage
+    tolerance lasts and at most ``TRANSFERS`` times in all, each transfer within ``limits``.
+    One that broke a bound or is not an image is a fault of the link: a few quick retries
+    only. When ``out`` cannot be rewound, either fails at once.
     """
     limits = limits or ResultLimits()
     call = Call("GET", RESULT_LINK, url, is_api=False)
     _refuse_address(session, call)
-    began = clock()
     start = out.tell() if out.seekable() else None
-    retry = 0
+    retry, outage = 0, session.outage()
     while True:
         response = session.send(call, accept=(404, *_EXPIRED), stream=True)
         try:
@@ -96,23 +102,27 @@ def download(session: ApiSession, url: str, out: BinaryIO, *,
                 raise ResultExpired(call.shown_path)
             return _stream_into(response, out, limits, clock() + limits.seconds, clock)
         except httpx.TransportError as exc:
-            down_for = clock() - began  # a dropped transfer: an outage, waited out per policy
-            if start is None or not session.should_retry("GET", None, retry, down_for):
-                raise NetworkError(None, "GET", call.shown_path, describe_failure(exc)) from exc
+            cut = NetworkError(None, "GET", call.shown_path, describe_failure(exc))
+            if start is None or retry + 1 >= TRANSFERS or not session.should_retry(
+                    "GET", None, retry, outage.down_for()):
+                _rewind(out, start)
+                raise cut from exc
         except _Broken as exc:
-            # Too large or not an image: a fault of this link, not an outage. A few quick
-            # retries, as for a 500, never waited out.
-            if start is None or exc.is_final or not session.should_retry("GET", 500, retry):
-                if start is not None:  # leave nothing of it for the caller to keep
-                    out.seek(start)
-                    out.truncate()
+            # Too large or not an image: a fault of this link, not an outage.
+            if start is None or exc.is_final or session.is_patient(retry):
+                _rewind(out, start)  # leave nothing of it for the caller to keep
                 raise ResultInvalid(call.shown_path, exc.reason) from None
         finally:
             response.close()
+        _rewind(out, start)
+        session.back_off(call.key, retry, outage)
+        retry += 1
+
+
+def _rewind(out: BinaryIO, start: int | None) -> None:
+    if start is not None:
         out.seek(start)
         out.truncate()
-        session.back_off(call.key, retry)
-        retry += 1
 
 
 def _refuse_address(session: ApiSession, call: Call) -> None:

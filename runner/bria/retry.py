@@ -1,10 +1,11 @@
 """When and how long to wait before sending a request again, as Bria's own SDK does it.
 
 Only idempotent methods (GET, PUT, DELETE) are retried, and only on answers that say
-"not now" (429, 502, 503, 504; a 500 only quickly) or on no answer at all (timeouts,
-network errors): a few
+"not now" (429, 500, 502, 503, 504) or on no answer at all (timeouts, network errors): a few
 times at once, then, with a ``patience`` (the run's outage tolerance), until the outage has
-lasted that long, at most 5 minutes apart. A POST is never retried here: Bria has no
+lasted that long, at most 5 minutes apart. A 500 is waited out like the others: in a storm it
+is as passing as a 503, and sending an idempotent request again costs nothing; a 500 that
+lasts (one broken resource) ends the request after the tolerance, with Bria's message. A POST is never retried here: Bria has no
 idempotency keys, so a POST sent twice creates (and charges) twice; the engine reconciles
 through the list endpoints first.
 """
@@ -17,9 +18,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 IDEMPOTENT_METHODS = frozenset({"GET", "PUT", "DELETE", "HEAD"})
-RETRY_STATUSES = frozenset({429, 502, 503, 504})
-# A 500 may be a storm or a lasting fault of one resource: a few quick retries, no waiting out.
-QUICK_RETRY_STATUSES = frozenset({500})
+RETRY_STATUSES = frozenset({429, 500, 502, 503, 504})
 
 
 @dataclass(frozen=True)
@@ -46,8 +45,6 @@ class RetryPolicy:
         ``retry`` retries and ``down_for`` seconds since its first failure."""
         if method.upper() not in IDEMPOTENT_METHODS:
             return False
-        if retry < self.max_retries and status in QUICK_RETRY_STATUSES:
-            return True
         if retry >= self.max_retries and down_for >= self.patience:
             return False
         return status is None or status in RETRY_STATUSES

@@ -24,7 +24,7 @@ import httpx
 
 from runner import __version__
 from runner.bria.bounds import error_body, settle
-from runner.bria.errors import ApiError, NetworkError, api_error_class
+from runner.bria.errors import ApiError, NetworkError, NotSent, api_error_class
 from runner.bria.inline import has_inline, json_stream
 from runner.bria.limiter import Budget
 from runner.bria.retry import RetryPolicy, parse_retry_after
@@ -39,6 +39,8 @@ DEFAULT_TIMEOUT = httpx.Timeout(connect=10.0, read=30.0, write=10.0, pool=30.0)
 # answer that was coming, and the engine would buy the job again. GETs keep their short timeout;
 # one that times out is waited for longer next time (per endpoint), up to this same bound.
 CREATE_READ_TIMEOUT = 90.0
+# Failures before a connection existed: the request never left (``NotSent``).
+NOT_SENT = (httpx.ConnectError, httpx.ConnectTimeout, httpx.PoolTimeout)
 _MESSAGE_LIMIT = 500
 
 
@@ -82,7 +84,7 @@ class _Stats:
             return {key: dict(row) for key, row in self._rows.items()}
 
 
-class _Outage:
+class Outage:
     """How long one request has been failing: by the clock, or by the back-offs it slept when
     the clock does not move with them (tests that sleep no time)."""
 
@@ -152,7 +154,7 @@ class ApiSession:
         """Send ``call``, retrying when the policy allows; 2xx and ``accept`` statuses are
         returned, any other answer raises its ApiError. A streamed response must be closed
         by the caller."""
-        retry, outage = 0, _Outage(self._clock)
+        retry, outage = 0, Outage(self._clock)
         while True:
             try:
                 response = self._attempt(call, stream)
@@ -187,7 +189,8 @@ class ApiSession:
             response = self._receive(call, request, stream)
         except httpx.TransportError as exc:
             detail = redact(describe_failure(exc), self._token)
-            raise NetworkError(None, call.method, call.shown_path, detail) from exc
+            kind = NotSent if isinstance(exc, NOT_SENT) else NetworkError
+            raise kind(None, call.method, call.shown_path, detail) from exc
         finally:
             if call.is_api:
                 self._limiter.release(call.key)
@@ -250,12 +253,21 @@ class ApiSession:
     def backoff(self, retry: int) -> float:
         return self._policy.backoff(retry, self._rand)
 
-    def back_off(self, key: str, retry: int) -> None:
-        """Sleep before retry number ``retry`` of a failure the caller saw itself."""
-        self._stats.add(key, retries=1)
-        self._pause(key, self._policy.backoff(retry, self._rand))
+    def outage(self) -> Outage:
+        """A new tracker of how long something the caller retries itself has been failing."""
+        return Outage(self._clock)
 
-    def _pause(self, key: str, seconds: float, outage: _Outage | None = None,
+    def is_patient(self, retry: int) -> bool:
+        """Past the quick retries (what is retried only quickly stops here)."""
+        return self._policy.is_patient(retry)
+
+    def back_off(self, key: str, retry: int, outage: Outage | None = None) -> None:
+        """Sleep before retry number ``retry`` of a failure the caller saw itself (with its
+        ``outage``: telling ``on_outage`` past the quick retries, as ``send`` does)."""
+        self._stats.add(key, retries=1)
+        self._pause(key, self._policy.backoff(retry, self._rand), outage, retry)
+
+    def _pause(self, key: str, seconds: float, outage: Outage | None = None,
                retry: int = 0) -> None:
         if outage is not None and self._policy.is_patient(retry) and self._on_outage:
             self._on_outage(key, outage.down_for())  # past the quick retries: say so

@@ -7,14 +7,24 @@
    ask ``reconcile`` (the list endpoints) whether it landed; adopt what exists.
 3. Otherwise commit a new intent, send, and commit the remote id before anything else.
 
-A POST is never retried blindly: a 429 or a definite 4xx proves nothing landed; a lost
-answer (no answer, or a gateway's 502/504) is an unknown outcome, reconciled first when the
-API allows it. Only where no list endpoint exists (generation jobs, structured prompts) is it
-sent again without proof: at most once per step and operation per run, after a back-off; a
-second loss fails the step (``PaidJobMayExist``). Bria's own 500/503 answers and 429s say the
-request failed there: sent again after a back-off. Failures are waited out for the run's
-outage tolerance, after the client's back-offs (tries at most ``BACKOFF_CAP`` apart); then the
-last error is raised.
+A POST is never retried blindly. What a failure proves:
+
+- **Nothing was made:** a definite 4xx; a 429; Bria's own 500 or 503 (it answered, and said it
+  did not do it); a connection that was never made (``NotSent``: refused, unreachable, a
+  connect timeout; the request never left). Sent again after a back-off, as often as the
+  outage tolerance allows, never counted.
+- **The answer was lost:** the connection dropped after the request left (reset, cut answer,
+  read timeout), a gateway's 502 or 504, or a 2xx too large to read. A gateway's status is an answer, but not Bria's:
+  a 504 is the CDN giving up on an origin that goes on working (Bria's CDN cuts at 60 s, and
+  the job is then made and charged), and a 502 may come from an origin that failed after doing
+  the work (RFC 9110 9.2.2: a non-idempotent request is not retried unless the original is
+  known never to have been applied). An unknown outcome: reconciled first when the API allows
+  it. Only where no list endpoint exists (generation jobs, structured prompts) is it sent
+  again without proof: at most once per step and operation per run, after a back-off; a
+  second loss fails the step (``PaidJobMayExist``).
+
+Failures are waited out for the run's outage tolerance, after the client's back-offs (tries at
+most ``BACKOFF_CAP`` apart); then the last error is raised.
 """
 
 from __future__ import annotations
@@ -25,7 +35,15 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from runner.bria.errors import ApiError, NetworkError, PaidJobMayExist, RateLimited, ServerError
+from runner.bria.errors import (
+    AnswerTooLarge,
+    ApiError,
+    NetworkError,
+    NotSent,
+    PaidJobMayExist,
+    RateLimited,
+    ServerError,
+)
 from runner.engine.crashpoints import CrashPoints
 from runner.errors import Interrupted
 from runner.events import EventKind
@@ -36,9 +54,11 @@ Answer = tuple[str, dict[str, Any]]  # remote id (or request id / url), data to 
 BACKOFF_CAP = 300.0  # seconds between two tries of a POST during an outage
 
 
+GATEWAY_STATUSES = (502, 504)  # a proxy's answer: the origin may have done the work
+
+
 def _doubling(retry: int) -> float:
     return min(BACKOFF_CAP, 2.0 * 2.0**retry)
-GATEWAY_STATUSES = (502, 504)  # a proxy's answer: the origin may have done the work
 
 
 @dataclass
@@ -58,9 +78,12 @@ class Remote:
 
 
 def is_lost(exc: ApiError) -> bool:
-    """No answer reached us: the request may have done its work at Bria."""
-    return isinstance(exc, NetworkError) or (
-        isinstance(exc, ServerError) and exc.status in GATEWAY_STATUSES)
+    """Bria's answer did not reach us, and the request may have done its work there."""
+    if isinstance(exc, NetworkError):
+        return not isinstance(exc, NotSent)
+    if isinstance(exc, AnswerTooLarge):
+        return True  # a 2xx too large to read: it was done, and its id is unknown
+    return isinstance(exc, ServerError) and exc.status in GATEWAY_STATUSES
 
 
 def ensure_remote(
@@ -106,7 +129,9 @@ def _after_failure(
 ) -> Answer | None:
     """Record what a failed send proves; what the list endpoints found, if anything. Raises
     ``exc`` when it is a definite refusal."""
-    if reconcile is not None and isinstance(exc, (ServerError, NetworkError)):
+    if isinstance(exc, NotSent):
+        env.store.resolve_intent(intent_id, IntentOutcome.REJECTED)  # it never left
+    elif reconcile is not None and isinstance(exc, (ServerError, NetworkError)):
         found = reconcile()
         if found is not None:
             env.store.resolve_intent(intent_id, IntentOutcome.RECONCILED, remote_id=found[0],

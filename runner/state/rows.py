@@ -44,7 +44,7 @@ class IntentOutcome(StrEnum):
 
     LANDED = "landed"  # answered with an id
     RECONCILED = "reconciled"  # the answer was lost; the list endpoints found what it made
-    REJECTED = "rejected"  # a definite refusal (4xx, 429): nothing was made
+    REJECTED = "rejected"  # nothing was made: a refusal (4xx, 429, 500, 503), or never sent
     UNANSWERED = "unanswered"  # no answer and no list endpoint to ask: sent again
     ABSENT = "absent"  # no answer, and the list endpoints show nothing was made
     SUPERSEDED = "superseded"  # landed, but its result was lost; a new intent replaces it
