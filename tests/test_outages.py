@@ -375,3 +375,23 @@ def test_a_training_is_not_abandoned_during_an_outage_of_its_checks(tmp_path: Pa
     waits = [d["seconds"] for kind, d in events.seen if kind == EventKind.OUTAGE]
     assert waits and max(waits) > 600  # a long outage by the injected clock, waited out
     assert sim.stats()["created"]["trainings_started"] == 1
+
+
+def test_a_ctrl_c_during_a_back_off_says_how_to_resume(tmp_path: Path) -> None:
+    """Interrupted while the training's checks wait out an outage: the run stops at once, and
+    says the command that continues it, as every other interrupt does."""
+    events, stop = Events(), threading.Event()
+    spec = pipeline(tmp_path)
+    hashes = {p: sha256_file(p) for p in spec.character.images}
+    with Simulator(SimConfig(token=TOKEN, training_seconds=0.5, generation_seconds=0.1)) as sim, \
+            Store.open(tmp_path / "s.sqlite", ApiIdentity("real", sim.base_url)) as store, \
+            BriaClient(sim.base_url, TOKEN, rpm=None, transport=Flaky(outage=10**6),
+                       rand=lambda: 0.0, outage_tolerance=1800, interrupt=stop,
+                       on_outage=lambda key, s: stop.set()) as api:
+        options = RunOptions(job_poll=0.05, resume_command="bria-run run luna.yaml")
+        ctx = Context(spec, plan(spec, store.load(), hashes), store, api, events, options,
+                      hashes=hashes, stop=stop)
+        with pytest.raises(errors.Interrupted) as caught:
+            Engine(ctx).run()
+    assert str(caught.value).endswith("Resume with: bria-run run luna.yaml")
+    assert EventKind.INTERRUPTED in [kind for kind, _ in events.seen]

@@ -36,7 +36,7 @@ class RetryPolicy:
 
     def backoff(self, retry: int, rand: Callable[[], float]) -> float:
         """Seconds to wait before retry number ``retry`` (0 for the first retry)."""
-        return float(rand()) * min(self.cap, self.base * (2.0**retry))
+        return float(rand()) * min(self.cap, self.base * (2.0 ** min(retry, 32)))  # no overflow
 
     def should_retry(
         self, method: str, status: int | None, retry: int, down_for: float = 0.0

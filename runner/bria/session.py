@@ -272,6 +272,8 @@ class ApiSession:
         if outage is not None and self._policy.is_patient(retry) and self._on_outage:
             self._on_outage(key, outage.down_for())  # past the quick retries: say so
         if seconds <= 0:
+            if self._interrupt is not None and self._interrupt.is_set():
+                raise Interrupted()  # a back-off drawn as zero still ends on Ctrl-C
             return
         if self._on_wait is not None:
             self._on_wait(key, seconds)
