@@ -63,9 +63,9 @@ class Engine:
             # Ctrl-C cut a back-off short inside the client or a POST's outage wait, which know
             # no command: said here like every other interrupt, with the command to resume.
             self.ctx.emit(EventKind.INTERRUPTED, log=True)
-            error = Interrupted(self.ctx.options.resume_command)
-            error.abandoned_workers = self.abandoned
-            raise error from exc
+            resumable = Interrupted(self.ctx.options.resume_command)
+            resumable.abandoned_workers = self.abandoned
+            raise resumable from exc
         except BriaRunError as exc:
             exc.abandoned_workers = self.abandoned
             raise
