@@ -32,11 +32,17 @@ def _timed_client(job: dict[str, Any], token: str) -> tuple[Any, Any]:
 
     class TimedTransport(httpx.HTTPTransport):
         first: float | None = None
+        trace: list[tuple[float, float, str, str, int]] | None = [] if job.get("trace") else None
 
         def handle_request(self, request: httpx.Request) -> httpx.Response:
+            sent = time.time()
             if self.first is None:
-                self.first = time.time()
-            return super().handle_request(request)
+                self.first = sent
+            response = super().handle_request(request)
+            if self.trace is not None:
+                self.trace.append((sent, time.time(), request.method, request.url.path,
+                                   response.status_code))
+            return response
 
     transport = TimedTransport()
     client = BriaClient(job["base_url"], token, rpm=job.get("rpm"),
@@ -47,12 +53,15 @@ def _timed_client(job: dict[str, Any], token: str) -> tuple[Any, Any]:
 class _MarkingReporter:
     """Remembers when each phase began and when the first/last step of each kind ended."""
 
-    def __init__(self) -> None:
+    def __init__(self, *, trace: bool = False) -> None:
         self.marks: dict[str, float] = {}
         self.done: dict[str, list[float]] = {}  # when each step of a kind ended
+        self.events: list[tuple[float, str, str | None, str]] | None = [] if trace else None
 
     def emit(self, event: str, key: str | None = None, **data: Any) -> None:
         now = time.time()
+        if self.events is not None:
+            self.events.append((now, event, key, str(data.get("state", ""))))
         if event == "phase":
             self.marks.setdefault(f"phase:{data.get('name')}", now)
         elif event == "step" and data.get("state") == "done":
@@ -87,7 +96,7 @@ def run(job: dict[str, Any], token: str) -> dict[str, Any]:
         if job.get("plan_only"):
             return out
         options = RunOptions(job_poll=job.get("job_poll", 2.0), poll_every=job.get("poll_every"))
-        reporter = _MarkingReporter()
+        reporter = _MarkingReporter(trace=bool(job.get("trace")))
         client, transport = _timed_client(job, token)
         with client:
             ctx = Context(pipeline, the_plan, store, client, reporter, options, hashes=hashes)
@@ -103,6 +112,9 @@ def run(job: dict[str, Any], token: str) -> dict[str, Any]:
             out["marks"] = reporter.marks
             out["done"] = reporter.done
             out["client"] = client.stats()
+            if transport.trace is not None:
+                out["trace"] = transport.trace
+                out["events"] = reporter.events
     return out
 
 
