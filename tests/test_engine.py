@@ -12,8 +12,10 @@ from runner.bria.client import BriaClient
 from runner.bria.errors import NetworkError
 from runner.display.reporters import QuietReporter
 from runner.engine.context import Context, RunOptions
+from runner.engine.crashpoints import CrashPoints
 from runner.engine.executor import Engine
 from runner.engine.plan import plan
+from runner.errors import StepCrashed
 from runner.pipeline.spec import Character, Identity, Pipeline, Scene, Training
 from runner.simulator import SimConfig, Simulator
 from runner.state.fingerprint import sha256_file
@@ -34,10 +36,12 @@ def pipeline(folder: Path) -> Pipeline:
     )
 
 
-def run_engine(spec: Pipeline, store: Store, client: BriaClient) -> Engine:
+def run_engine(spec: Pipeline, store: Store, client: BriaClient,
+               hooks: CrashPoints | None = None) -> Engine:
     hashes = {p: sha256_file(p) for p in spec.character.images}
     ctx = Context(spec, plan(spec, store.load(), hashes), store, client, QuietReporter(),
-                  RunOptions(job_poll=0.05), hashes=hashes, pause=lambda _s: None)
+                  RunOptions(job_poll=0.05), hashes=hashes, pause=lambda _s: None,
+                  hooks=hooks or CrashPoints(""))
     engine = Engine(ctx)
     engine.run()
     return engine
@@ -234,3 +238,56 @@ def test_a_later_training_is_looked_at_near_the_end_earlier_ones_took(tmp_path: 
                    for r in rows if r.kind == "train"]
     assert trained == [450.0, (300.0 + 427.5) / 2]
     assert seen[1] <= seen[0]
+
+
+class _Recording(httpx.HTTPTransport):
+    """Every request as "METHOD /path", in the order sent."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.sent: list[str] = []
+
+    def handle_request(self, request: httpx.Request) -> httpx.Response:
+        self.sent.append(f"{request.method} {request.url.path}")
+        return super().handle_request(request)
+
+
+def _requests(tmp_path: Path, crash_at: str = "") -> list[str]:
+    """The requests of a run in a fresh state (after a run that failed at ``crash_at``, if
+    given), uploads left out."""
+    spec = pipeline(tmp_path)
+    config = SimConfig(token=TOKEN, training_seconds=0.1, generation_seconds=0.05)
+    recording = _Recording()
+    with Simulator(config) as sim, \
+            BriaClient(sim.base_url, TOKEN, rpm=None, transport=recording) as client, \
+            Store.open(tmp_path / "s.sqlite", ApiIdentity("real", sim.base_url)) as store:
+        if crash_at:
+            with pytest.raises(StepCrashed):
+                run_engine(spec, store, client, CrashPoints(f"{crash_at}=assert"))
+            recording.sent.clear()
+        run_engine(spec, store, client)
+    return [s for s in recording.sent
+            if not (s.startswith("POST /v1/tailored-gen/datasets/") and s.endswith("/images"))]
+
+
+DATASET, MODEL = "/v1/tailored-gen/datasets/2001", "/v1/tailored-gen/models/4001"
+
+
+def test_a_fresh_run_asks_bria_nothing_it_made_itself(tmp_path: Path) -> None:
+    """Between the identity and the training, a fresh run lists the dataset's images once
+    (never train on part of the character), completes it, creates the model and starts it:
+    no look at a dataset or a model this very run created."""
+    sent = _requests(tmp_path)
+    start = sent.index("POST /v1/tailored-gen/generate_visual_schema")
+    assert sent[start + 1:start + 7] == [
+        f"PUT {DATASET}", f"GET {DATASET}/images", f"PUT {DATASET}",
+        "POST /v1/tailored-gen/models", f"POST {MODEL}/start_training", f"GET {MODEL}"]
+
+
+def test_a_resume_asks_again_what_an_earlier_run_made(tmp_path: Path) -> None:
+    """The model was created by a run that then stopped: the next run looks at the model
+    (it may have been started) and lists the dataset again before it starts the training."""
+    sent = _requests(tmp_path, "before_intent:start_training")
+    start = sent.index(f"GET {MODEL}")
+    assert sent[start:start + 4] == [f"GET {MODEL}", f"GET {DATASET}/images",
+                                     f"POST {MODEL}/start_training", f"GET {MODEL}"]

@@ -71,6 +71,7 @@ class Context:
     pause: Callable[[float], None] | None = None  # tests inject a sleep that takes no time
     adopted: set[str] = field(default_factory=set)  # step kinds found at Bria by name this run
     created: set[str] = field(default_factory=set)  # step kinds sent (created) this run
+    verified: set[int] = field(default_factory=set)  # datasets this run checked, then completed
     listings: dict[str, list[dict[str, Any]]] = field(default_factory=dict)  # asked once a run
     pacer: JobPacer = field(init=False)
     resent: set[tuple[int, str]] = field(default_factory=set)  # see Remote.resent

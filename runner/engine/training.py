@@ -207,22 +207,27 @@ def do_caption(ctx: Context, step: PlannedStep, row: StepRow) -> Outcome:
 
 
 def do_complete(ctx: Context, step: PlannedStep, row: StepRow) -> Outcome:
-    """PUT is idempotent: check, then set; a 409 means someone (us, earlier) already did."""
+    """PUT is idempotent: check, then set; a 409 means someone (us, earlier) already did.
+    A dataset this run created is a draft: no need to ask."""
     dataset_id = ctx.ids["dataset"]
-    if ctx.client.get_dataset(dataset_id).get("status") != "completed":
+    if "dataset" in ctx.created or ctx.client.get_dataset(dataset_id).get("status") != "completed":
         check_dataset_holds_plan(ctx, "complete the dataset")
         try:
             ctx.client.update_dataset(dataset_id, status="completed")
         except Conflict:
             if ctx.client.get_dataset(dataset_id).get("status") != "completed":
                 raise
+        ctx.verified.add(dataset_id)
     return None, {"status": "completed"}
 
 
 def check_dataset_holds_plan(ctx: Context, action: str) -> None:
     """Never pay for a model of part of the character: the images Bria lists for the dataset
-    must include every upload the plan declares (whatever the state says was sent)."""
+    must include every upload the plan declares (whatever the state says was sent). Asked
+    once a run: a dataset this run checked and then completed can no longer change."""
     dataset_id = ctx.ids["dataset"]
+    if dataset_id in ctx.verified:
+        return
     declared = [str(s.inputs["image_name"]) for s in ctx.plan.by_kind(StepKind.UPLOAD)]
     listed = {str(i.get("image_name")) for i in ctx.client.list_images(dataset_id)}
     missing = sorted(name for name in declared if name not in listed)
@@ -269,7 +274,9 @@ def do_train(ctx: Context, step: PlannedStep, row: StepRow) -> Outcome:
         return str(model_id), {}
 
     asked = bool(ctx.store.intents_of(row.id))
-    if started() is None:
+    # A model this run created has not started training (nobody else knows its id yet).
+    is_new = not asked and "model" in ctx.created
+    if is_new or started() is None:
         check_dataset_holds_plan(ctx, "start a training")
         ensure_remote(ctx.remote, row, "start_training", send, started)
         ctx.emit(EventKind.TRAINING, step.key, status="InProgress", model_id=model_id, log=True)
