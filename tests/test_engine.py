@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import threading
 from pathlib import Path
 
 import httpx
@@ -278,9 +279,9 @@ def test_a_fresh_run_asks_bria_nothing_it_made_itself(tmp_path: Path) -> None:
     (never train on part of the character), completes it, creates the model and starts it:
     no look at a dataset or a model this very run created."""
     sent = _requests(tmp_path)
-    start = sent.index("POST /v1/tailored-gen/generate_visual_schema")
-    assert sent[start + 1:start + 7] == [
-        f"PUT {DATASET}", f"GET {DATASET}/images", f"PUT {DATASET}",
+    start = sent.index(f"PUT {DATASET}")  # the identity
+    assert sent[start + 1:start + 6] == [
+        f"GET {DATASET}/images", f"PUT {DATASET}",
         "POST /v1/tailored-gen/models", f"POST {MODEL}/start_training", f"GET {MODEL}"]
 
 
@@ -291,3 +292,64 @@ def test_a_resume_asks_again_what_an_earlier_run_made(tmp_path: Path) -> None:
     start = sent.index(f"GET {MODEL}")
     assert sent[start:start + 4] == [f"GET {MODEL}", f"GET {DATASET}/images",
                                      f"POST {MODEL}/start_training", f"GET {MODEL}"]
+
+
+class _HoldProject(_Recording):
+    """Holds the project's creation until the identity's request is on its way (at most 5 s)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.identity_sent = threading.Event()
+        self.held_until_identity: bool | None = None
+
+    def handle_request(self, request: httpx.Request) -> httpx.Response:
+        if request.url.path.endswith("/generate_visual_schema"):
+            self.identity_sent.set()
+        elif request.method == "POST" and request.url.path.endswith("/projects"):
+            self.held_until_identity = self.identity_sent.wait(timeout=5)
+        return super().handle_request(request)
+
+
+def test_a_new_projects_identity_is_generated_beside_the_project_and_dataset(
+        tmp_path: Path) -> None:
+    """The visual schema needs only the samples: it is asked while the project and the dataset
+    are created, and put on the dataset once it exists. A run that finds the project at Bria
+    (a lost state) does not ask early: the dataset found may carry its identity already."""
+    spec = pipeline(tmp_path)
+    config = SimConfig(token=TOKEN, training_seconds=0.1, generation_seconds=0.05)
+    with Simulator(config) as sim:
+        for state in ("first.sqlite", "lost.sqlite"):
+            holding = _HoldProject()
+            with BriaClient(sim.base_url, TOKEN, rpm=None, transport=holding) as client, \
+                    Store.open(tmp_path / state, ApiIdentity("real", sim.base_url)) as store:
+                run_engine(spec, store, client)
+            if state == "first.sqlite":
+                assert holding.held_until_identity is True
+                dataset = holding.sent.index("POST /v1/tailored-gen/datasets")
+                put = holding.sent.index("PUT /v1/tailored-gen/datasets/2001")
+                assert holding.sent.index("POST /v1/tailored-gen/generate_visual_schema") < put
+                assert dataset < put
+        assert sim.stats()["calls"]["POST /v1/tailored-gen/generate_visual_schema"] == 1
+        assert holding.held_until_identity is None and not holding.identity_sent.is_set()
+
+
+def test_an_early_identity_that_failed_is_asked_again_by_its_step(tmp_path: Path) -> None:
+    class FailFirst(_Recording):
+        failed = False
+
+        def handle_request(self, request: httpx.Request) -> httpx.Response:
+            if request.url.path.endswith("/generate_visual_schema") and not self.failed:
+                self.failed = True
+                request.read()
+                return httpx.Response(503, json={"message": "Service Unavailable"})
+            return super().handle_request(request)
+
+    config = SimConfig(token=TOKEN, training_seconds=0.1, generation_seconds=0.05)
+    failing = FailFirst()
+    with Simulator(config) as sim, \
+            BriaClient(sim.base_url, TOKEN, rpm=None, transport=failing,
+                       sleep=lambda _s: None) as client, \
+            Store.open(tmp_path / "s.sqlite", ApiIdentity("real", sim.base_url)) as store:
+        engine = run_engine(pipeline(tmp_path), store, client)
+        assert failing.failed and engine.summary.images == 1
+        assert sim.stats()["calls"]["POST /v1/tailored-gen/generate_visual_schema"] == 1

@@ -7,6 +7,7 @@ import random
 import threading
 import time
 from collections.abc import Callable
+from concurrent.futures import Future
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -14,7 +15,7 @@ from typing import TYPE_CHECKING, Any
 from runner.engine.crashpoints import CrashPoints
 from runner.engine.pacing import STATUS_ENDPOINT, JobPacer
 from runner.engine.planned import Plan, PlannedStep
-from runner.engine.remote import Remote
+from runner.engine.remote import Answer, Remote
 from runner.events import EventKind, Reporter
 from runner.pipeline.spec import Pipeline
 from runner.state.rows import StepRow
@@ -72,6 +73,7 @@ class Context:
     adopted: set[str] = field(default_factory=set)  # step kinds found at Bria by name this run
     created: set[str] = field(default_factory=set)  # step kinds sent (created) this run
     verified: set[int] = field(default_factory=set)  # datasets this run checked, then completed
+    early_identity: Future[Answer] | None = None  # training.identity_early
     listings: dict[str, list[dict[str, Any]]] = field(default_factory=dict)  # asked once a run
     pacer: JobPacer = field(init=False)
     resent: set[tuple[int, str]] = field(default_factory=set)  # see Remote.resent

@@ -10,6 +10,7 @@ from __future__ import annotations
 import tempfile
 import threading
 from collections.abc import Callable
+from concurrent.futures import Future
 from datetime import datetime
 from pathlib import Path
 from typing import Any
@@ -69,6 +70,7 @@ def do_project(ctx: Context, step: PlannedStep, row: StepRow) -> Outcome:
     c, name = ctx.pipeline.character, remote_name(ctx, step)
 
     def send() -> Answer:
+        identity_early(ctx)  # a new project: nothing at Bria can carry the identity yet
         answer = ctx.client.create_project(
             project_name=name, ip_type=c.type, ip_medium=c.medium, ip_name=c.name,
             ip_description=c.description,
@@ -108,14 +110,9 @@ def do_identity(ctx: Context, step: PlannedStep, row: StepRow) -> Outcome:
             return None, {field: found[field]}
     if c.identity.mode == "auto":
         def send() -> Answer:
-            with tempfile.TemporaryDirectory(prefix="bria-run-samples-") as tmp:
-                samples = [_small_copy(p, Path(tmp)) for p in _samples(ctx)]
-                if ctx.pipeline.is_legacy:
-                    made = ctx.client.generate_prefix(samples, ip_type=c.type,
-                                                      ip_medium=c.medium, ip_name=c.name)
-                else:
-                    made = ctx.client.generate_visual_schema(samples)
-            return "-", {"text": made}
+            early, ctx.early_identity = ctx.early_identity, None
+            # Sent while the project and dataset were made; its failure is this send's.
+            return early.result() if early is not None else _generate_identity(ctx)
 
         _, data = ensure_remote(ctx.remote, row, f"generate_{field}", send, is_paid=False)
         text = data["text"]
@@ -126,6 +123,38 @@ def do_identity(ctx: Context, step: PlannedStep, row: StepRow) -> Outcome:
         if ctx.client.get_dataset(dataset_id).get(field) != text:
             raise
     return None, {field: text}
+
+
+def _generate_identity(ctx: Context) -> Answer:
+    c = ctx.pipeline.character
+    with tempfile.TemporaryDirectory(prefix="bria-run-samples-") as tmp:
+        samples = [_small_copy(p, Path(tmp)) for p in _samples(ctx)]
+        if ctx.pipeline.is_legacy:
+            made = ctx.client.generate_prefix(samples, ip_type=c.type, ip_medium=c.medium,
+                                              ip_name=c.name)
+        else:
+            made = ctx.client.generate_visual_schema(samples)
+    return "-", {"text": made}
+
+
+def identity_early(ctx: Context) -> None:
+    """Start generating the identity now, beside the project's and the dataset's creation:
+    it needs only the sample images, and Bria's answer takes longer than either. Only for a
+    new project (no dataset found at Bria can make it unnecessary); generating creates
+    nothing remote, so an answer a stopped run never uses costs nothing."""
+    wanted = any(s.is_work for s in ctx.plan.by_kind(StepKind.IDENTITY))
+    if not wanted or ctx.pipeline.character.identity.mode != "auto" or ctx.early_identity:
+        return
+    future: Future[Answer] = Future()
+
+    def generate() -> None:
+        try:
+            future.set_result(_generate_identity(ctx))
+        except Exception as exc:  # noqa: BLE001 - handed to the identity step, raised there
+            future.set_exception(exc)
+
+    ctx.early_identity = future
+    threading.Thread(target=generate, name="bria-run-identity", daemon=True).start()
 
 
 SAMPLE_SIDE = 1024  # enough to describe a character; keeps one request of 5-10 images small
