@@ -3,7 +3,10 @@ states stop `run`, `plan` and `status` with exit 2, name the file, and stay byte
 
 from __future__ import annotations
 
+import signal
 import sqlite3
+import subprocess
+import sys
 from collections.abc import Callable
 from pathlib import Path
 
@@ -133,3 +136,63 @@ def test_a_healthy_state_opens_again(tmp_path: Path) -> None:
     with Store.open(path, REAL) as store:
         current = store.load().current("project")
         assert current is not None and current.remote_id == "12"
+
+
+KILL_WHILE_CREATING = """
+import os, signal, sys
+from sqlalchemy import event
+from runner.state import tables
+from runner.state.store import Store
+
+def die(*_args, **_kw):
+    os.kill(os.getpid(), signal.SIGKILL)
+
+# Killed the moment the table named on the command line is created: the others may or may
+# not exist yet, as with a Ctrl-C or a reboot in a run's first second.
+event.listen(tables.metadata.tables[sys.argv[2]], "after_create", die)
+Store.open(sys.argv[1], None)
+"""
+
+
+@pytest.mark.parametrize("table", ["steps", "locks", "migrations"])
+def test_a_state_killed_while_being_created_is_absent_not_half_made(
+        tmp_path: Path, table: str) -> None:
+    """A kill at any moment of a state's creation leaves no state, so the next run creates a
+    whole one; created in place, a half-made file was refused by every later run."""
+    path = tmp_path / "state" / "luna.sqlite"
+    killed = subprocess.run([sys.executable, "-c", KILL_WHILE_CREATING, str(path), table],
+                            cwd=Path(__file__).resolve().parent.parent, timeout=60, check=False)
+    assert killed.returncode == -signal.SIGKILL
+    assert not path.exists()
+    with Store.open(path, REAL) as store:
+        assert store.load().meta["bria_run_version"] == __version__
+    assert sorted(p.name for p in path.parent.iterdir()) == ["luna.sqlite"]  # leftovers swept
+
+
+KILL_WHILE_UPGRADING = """
+import os, signal, sys
+from runner.state import migrations
+from runner.state.store import Store
+
+def die(*_args, **_kw):
+    os.kill(os.getpid(), signal.SIGKILL)
+
+migrations._record = die  # killed after the upgrade's ALTER TABLE, before its record
+Store.open(sys.argv[1], None)
+"""
+
+
+def test_an_upgrade_killed_midway_leaves_the_state_as_it_was(tmp_path: Path) -> None:
+    path = tmp_path / "luna.sqlite"
+    with Store.open(path, REAL) as store:
+        with store.engine.begin() as conn:  # what bria-run wrote before migrations existed
+            conn.exec_driver_sql("DROP TABLE migrations")
+            conn.exec_driver_sql("ALTER TABLE locks DROP COLUMN expires_at")
+            conn.exec_driver_sql("UPDATE meta SET value = '1' WHERE key = 'schema_version'")
+    killed = subprocess.run([sys.executable, "-c", KILL_WHILE_UPGRADING, str(path)],
+                            cwd=Path(__file__).resolve().parent.parent, timeout=60, check=False)
+    assert killed.returncode == -signal.SIGKILL
+    with sqlite3.connect(path) as conn:
+        assert "expires_at" not in {row[1] for row in conn.execute("PRAGMA table_info(locks)")}
+    with Store.open(path, REAL) as store:
+        assert store.load().meta["schema_version"] == str(SCHEMA_VERSION)

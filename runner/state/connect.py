@@ -6,6 +6,7 @@ pragmas, the database clock).
 from __future__ import annotations
 
 import os
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -55,19 +56,56 @@ def state_url(location: str | Path) -> str:
     return f"sqlite:///{Path(text).expanduser().resolve()}"
 
 
-def _create_sqlite_file(url: str) -> bool:
-    """Create the database file with mode 0600 before SQLite does (it would use the umask);
-    True when this call created it."""
-    if not url.startswith("sqlite:///"):
-        return False
-    path = Path(url[len("sqlite:///") :])
-    path.parent.mkdir(parents=True, exist_ok=True)
-    try:
-        fd = os.open(path, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o600)
-    except FileExistsError:
-        return False
+def _create_private(path: Path) -> None:
+    """Create an empty file with mode 0600 before SQLite does (it would use the umask)."""
+    fd = os.open(path, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o600)
     os.close(fd)
-    return True
+
+
+def _sweep_unfinished(path: Path) -> None:
+    """Remove the half-built states of runners killed while creating this one (their pid is
+    gone); a live runner's is left alone."""
+    for left in path.parent.glob(f".{path.name}.new-*"):
+        try:
+            os.kill(int(left.name.rsplit("-", 1)[1]), 0)
+        except ProcessLookupError:
+            for part in (left, *(left.with_name(left.name + end) for end in ("-wal", "-shm"))):
+                part.unlink(missing_ok=True)
+        except (ValueError, PermissionError, OSError):
+            continue
+
+
+def create_sqlite_state(path: Path, prepare: Callable[[Engine], None]) -> bool:
+    """Build a new state beside ``path`` under a temporary name and move it into place only
+    once ``prepare`` (pragmas, tables) is done, so a kill at any moment leaves either no state
+    or a whole one: created in place, a kill in the first second left an empty or half-made
+    file that every later run refused. True when this call created ``path``; False when
+    another runner created it first (theirs is used)."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    _sweep_unfinished(path)
+    building = path.with_name(f".{path.name}.new-{os.getpid()}")
+    parts = (building, *(building.with_name(building.name + end) for end in ("-wal", "-shm")))
+    for part in parts:
+        part.unlink(missing_ok=True)
+    _create_private(building)
+    try:
+        engine = create_engine(f"sqlite:///{building}")
+        try:
+            prepare(engine)
+        finally:
+            engine.dispose()  # the last connection closes: SQLite folds the WAL into the file
+        try:
+            os.link(building, path)  # atomic, and never over a state another runner made
+        except FileExistsError:
+            return False
+        except OSError:  # a file system without hard links
+            if path.exists():
+                return False
+            os.replace(building, path)
+        return True
+    finally:
+        for part in parts:
+            part.unlink(missing_ok=True)
 
 
 def forget(path: Path | None) -> None:
@@ -89,16 +127,16 @@ def is_disk_full(exc: OperationalError) -> bool:
             or "disk is full" in str(orig))
 
 
-def sqlite_engine(url: str, path: Path | None, location: str | Path,
-                   create: bool) -> tuple[Engine, bool]:
+def sqlite_engine(url: str, path: Path | None, location: str | Path, create: bool,
+                  prepare: Callable[[Engine], None]) -> tuple[Engine, bool]:
     """The engine of a SQLite file (refused untouched if it is not a usable state), and
-    whether this call created the file."""
+    whether this call created the file (made whole by ``prepare`` before it appears)."""
     if path is not None and not create and not path.exists():
         raise StateMissing(f"no state at {location}: nothing has run for this pipeline yet")
     if path is not None:
         check_existing(path, str(location))
     try:
-        is_new = _create_sqlite_file(url)
+        is_new = path is not None and not path.exists() and create_sqlite_state(path, prepare)
         return create_engine(url), is_new
     except (OSError, ArgumentError, NoSuchModuleError, ImportError) as exc:
         raise StateError(f"cannot open the state at {location}: {exc}") from exc

@@ -41,7 +41,7 @@ def _nothing(_conn: Connection) -> None:
 
 def _lease_column(conn: Connection) -> None:
     columns = {c["name"] for c in inspect(conn).get_columns("locks")}
-    if "expires_at" not in columns:  # idempotent: SQLite may have kept the ALTER of a crash
+    if "expires_at" not in columns:  # idempotent: an older bria-run kept the ALTER of a crash
         conn.execute(text("ALTER TABLE locks ADD COLUMN expires_at FLOAT"))
     conn.execute(text(f"UPDATE locks SET expires_at = heartbeat_at + {LEGACY_LEASE}"))
 
@@ -58,6 +58,13 @@ def migrate(engine: Engine, location: str, *, serialise: Callable[[Connection], 
     """Bring the state at ``location`` to the latest version (``serialise`` keeps two runners
     from migrating at once); returns the version it had (0: it was new)."""
     with engine.begin() as conn:
+        if conn.dialect.name == "sqlite":
+            if applied_version(conn) == LATEST:
+                return LATEST  # the usual case: nothing to write, no write lock taken
+            # pysqlite runs DDL outside any transaction (it begins one only before DML): an
+            # upgrade killed between an ALTER TABLE and its record would leave half of it.
+            # One explicit transaction makes an upgrade all or nothing.
+            conn.exec_driver_sql("BEGIN IMMEDIATE")
         serialise(conn)
         found = applied_version(conn)
         if found is None:

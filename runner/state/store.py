@@ -102,7 +102,8 @@ class Store:
             engine = postgres.pipeline_engine(url, pipeline, location, create=create)
             location = f"{pipeline.name if pipeline else '?'} in {location}"  # one of many
         else:
-            engine, is_new = sqlite_engine(url, path, location, create)
+            engine, is_new = sqlite_engine(url, path, location, create,
+                                           prepare=lambda new: cls._prepare(new, location))
         dialect_setup(engine)
         store = cls(engine, str(location))
         try:
@@ -122,6 +123,12 @@ class Store:
             forget(path if is_new else None)
             raise
         return store
+
+    @staticmethod
+    def _prepare(engine: Engine, location: str | Path) -> None:
+        """Pragmas and tables of a new SQLite state, before it takes its place."""
+        dialect_setup(engine)
+        migrate(engine, str(location), serialise=postgres.serialise_ddl)
 
     def close(self) -> None:
         self.engine.dispose()
