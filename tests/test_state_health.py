@@ -184,11 +184,11 @@ Store.open(sys.argv[1], None)
 
 def test_an_upgrade_killed_midway_leaves_the_state_as_it_was(tmp_path: Path) -> None:
     path = tmp_path / "luna.sqlite"
-    with Store.open(path, REAL) as store:
-        with store.engine.begin() as conn:  # what bria-run wrote before migrations existed
-            conn.exec_driver_sql("DROP TABLE migrations")
-            conn.exec_driver_sql("ALTER TABLE locks DROP COLUMN expires_at")
-            conn.exec_driver_sql("UPDATE meta SET value = '1' WHERE key = 'schema_version'")
+    with Store.open(path, REAL) as store, store.engine.begin() as conn:
+        # what bria-run wrote before migrations existed
+        conn.exec_driver_sql("DROP TABLE migrations")
+        conn.exec_driver_sql("ALTER TABLE locks DROP COLUMN expires_at")
+        conn.exec_driver_sql("UPDATE meta SET value = '1' WHERE key = 'schema_version'")
     killed = subprocess.run([sys.executable, "-c", KILL_WHILE_UPGRADING, str(path)],
                             cwd=Path(__file__).resolve().parent.parent, timeout=60, check=False)
     assert killed.returncode == -signal.SIGKILL
