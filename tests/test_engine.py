@@ -353,3 +353,40 @@ def test_an_early_identity_that_failed_is_asked_again_by_its_step(tmp_path: Path
         engine = run_engine(pipeline(tmp_path), store, client)
         assert failing.failed and engine.summary.images == 1
         assert sim.stats()["calls"]["POST /v1/tailored-gen/generate_visual_schema"] == 1
+
+
+def test_a_later_run_polls_its_jobs_when_earlier_runs_jobs_were_done(tmp_path: Path) -> None:
+    """One fake clock for the simulator and the engine, jobs of 10 s, one at a time: the
+    first run probes (polls every 2 s) and records each job's learned duration with its
+    image; a later run of new scenes in the same state starts from them and finds every
+    job done at its first poll."""
+    from dataclasses import replace
+
+    from fakes import FakeTime
+
+    time = FakeTime()
+    first = replace(pipeline(tmp_path), concurrency=1,
+                    scenes=tuple(Scene(name=f"a{n}", prompt=f"Luna number {n}") for n in range(3)))
+    later = replace(first, scenes=tuple(Scene(name=f"b{n}", prompt=f"Luna at {n}") for n in range(3)))
+    config = SimConfig(token=TOKEN, training_seconds=1.0, generation_seconds=10.0,
+                       clock=time.clock)
+    polls = "GET /v2/status/{id}"
+    with Simulator(config) as sim, BriaClient(sim.base_url, TOKEN, rpm=None) as client, \
+            Store.open(tmp_path / "s.sqlite", ApiIdentity("real", sim.base_url)) as store:
+        seen, learned = [], []
+        for spec in (first, later):
+            hashes = {p: sha256_file(p) for p in spec.character.images}
+            the_plan = plan(spec, store.load(), hashes)
+            learned.append(the_plan.job_seconds)
+            ctx = Context(spec, the_plan, store, client, QuietReporter(),
+                          RunOptions(poll_every=1.0, job_poll=2.0), hashes=hashes,
+                          clock=time.clock, wall=time.clock, pause=time.sleep, rand=lambda: 0.5)
+            before = sim.stats()["calls"].get(polls, 0)
+            Engine(ctx).run()
+            seen.append(sim.stats()["calls"][polls] - before)
+        recorded = [r.outputs["job_seconds"] for rows in store.load().steps.values()
+                    for r in rows if r.kind == "scene"]
+    assert learned[0] == () and len(learned[1]) == 3 and sorted(recorded[:3]) == sorted(learned[1])
+    # First run: the probe polls at 2, 4, .., 10 s (learns 9 s); the next job misses at 9 s
+    # and is found at 11.25 s (learns 10.125 s); the third is found at 10.125 s.
+    assert seen == [8, 3] and learned[1] == (9.0, 10.125, 10.125)

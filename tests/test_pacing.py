@@ -5,6 +5,7 @@ from __future__ import annotations
 import threading
 
 from runner.engine.pacing import (
+    EARLIER,
     QUANTILE,
     STRETCH,
     JobPacer,
@@ -42,14 +43,14 @@ def test_a_job_polls_first_when_most_jobs_are_done() -> None:
     durations = [float(d) for d in range(10, 20)]
     pacer = taught(durations)
     job = JobSchedule(pacer, is_probe=False)
-    assert job.first(0.0) == quantile(durations, QUANTILE) == 16.0
-    assert job.first(3.0) == 13.0  # the job waited 3 s for a worker or the probe
+    assert job.first(0.0) == quantile(durations, QUANTILE) == 18.0
+    assert job.first(3.0) == 15.0  # the job waited 3 s for a worker or the probe
 
 
 def test_a_job_found_running_polls_at_the_remaining_durations_quantile() -> None:
     pacer = taught([float(d) for d in range(10, 20)])
     job = JobSchedule(pacer, is_probe=False)
-    assert job.after_miss(16.0) == 2.0  # of 17, 18, 19: 18
+    assert job.after_miss(16.0) == 3.0  # of 17, 18, 19: 19
     assert job.after_miss(18.5) == 1.0  # only 19 is left: 0.5 s, but never under the cadence
     assert job.after_miss(40.0) == 10.0  # older than any job seen: elapsed / 4
     assert JobSchedule(pacer, is_probe=False).first(25.0) == 0.0  # likely done: look now
@@ -95,3 +96,64 @@ def test_an_old_jobs_polls_spread_out_but_no_further_than_the_stretch() -> None:
     assert JobSchedule(pacer, is_probe=False).after_miss(1000.0) == STRETCH * 1.0
     probe = JobSchedule(JobPacer(2.0, None, 60.0), is_probe=True)
     assert probe.after_miss(8.0) == 2.0 and probe.after_miss(10_000.0) == STRETCH * 2.0
+
+
+def test_cadences_count_from_the_polls_sending() -> None:
+    """A poll that took 0.3 s to answer: the next goes a cadence after it was sent."""
+    probe = JobSchedule(JobPacer(1.0, None, 60.0), is_probe=True)
+    assert probe.after_miss(1.3, took=0.3) == 0.7
+    assert probe.after_miss(40.3, took=0.3) == 40.3 / 8 - 0.3
+    pacer = taught([float(d) for d in range(10, 20)])
+    job = JobSchedule(pacer, is_probe=False)
+    assert job.after_miss(18.5, took=0.3) == 0.7  # the cadence, from the sending
+    assert job.after_miss(16.0, took=0.3) == 3.0  # a duration's quantile is a moment: as is
+    assert job.after_miss(40.0, took=0.5) == 9.5  # elapsed / 4, from the sending
+    assert job.after_miss(1.0, took=5.0) >= 0.0
+
+
+def test_durations_of_earlier_runs_start_the_pacer_without_a_probe() -> None:
+    """Earlier runs recorded 10-19 s: every job's first poll is at their quantile, none
+    probes; this run's durations join them and, being newer, displace them."""
+    earlier = [float(d) for d in range(10, 20)]
+    pacer = JobPacer(1.0, 60, 60.0, earlier=earlier)
+    stop = threading.Event()
+    jobs = [pacer.start(stop) for _ in range(3)]
+    assert not any(j.is_probe for j in jobs)
+    assert [j.first(0.0) for j in jobs] == [18.0] * 3
+    many = JobPacer(1.0, 60, 60.0, earlier=[100.0] * 40 + [5.0] * EARLIER)
+    assert many.start(stop).first(0.0) == 5.0  # only the newest EARLIER are kept
+    for _ in range(64):
+        many.finish(JobSchedule(many, is_probe=False), 7.0)
+    assert many.start(stop).first(0.0) == 7.0
+
+
+def test_polls_per_job_on_a_fake_clock_one_when_durations_are_known() -> None:
+    """Jobs of 10-19 s, polled by their schedules on a fake clock: with a fresh pacer the
+    probe's polls and the misses of the jobs that learned from it cost extra; started from
+    an earlier run's durations, a batch of the same jobs costs about one poll each."""
+    durations = [10.0 + (7 * n) % 10 for n in range(20)]
+
+    def polls(pacer: JobPacer) -> float:
+        """All 20 jobs submitted together; each poll answers at once."""
+        stop = threading.Event()
+        first = pacer.start(stop)
+        if first.is_probe:  # the others wait for its duration
+            _finish(pacer, first, durations[0])
+        others = [pacer.start(stop) for _ in durations[1:]]
+        if not first.is_probe:
+            _finish(pacer, first, durations[0])
+        for schedule, took in zip(others, durations[1:], strict=True):
+            _finish(pacer, schedule, took)
+        return pacer.polls / pacer.jobs
+
+    fresh = polls(JobPacer(1.0, None, 60.0))
+    known = polls(JobPacer(1.0, None, 60.0, earlier=durations))
+    assert known <= 1.15 < fresh
+
+
+def _finish(pacer: JobPacer, schedule: JobSchedule, took: float) -> None:
+    """Poll ``schedule``'s job (done ``took`` seconds after its submission) on a fake clock."""
+    now = schedule.first(0.0)
+    while now < took:
+        now += schedule.after_miss(now)
+    pacer.finish(schedule, now)

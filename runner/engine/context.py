@@ -75,13 +75,18 @@ class Context:
     verified: set[int] = field(default_factory=set)  # datasets this run checked, then completed
     early_identity: Future[Answer] | None = None  # training.identity_early
     listings: dict[str, list[dict[str, Any]]] = field(default_factory=dict)  # asked once a run
-    pacer: JobPacer = field(init=False)
+    pacer: JobPacer = field(init=False)  # generations (started from earlier runs' durations)
+    prompt_pacer: JobPacer = field(init=False)  # structured prompts (another kind of job)
     resent: set[tuple[int, str]] = field(default_factory=set)  # see Remote.resent
 
     def __post_init__(self) -> None:
         limiter = self.client.limiter
-        self.pacer = JobPacer(self.options.job_poll, limiter.rpm, limiter.window,
-                              lambda: limiter.usage(STATUS_ENDPOINT))
+        def usage() -> float:
+            return limiter.usage(STATUS_ENDPOINT)
+
+        self.pacer = JobPacer(self.options.job_poll, limiter.rpm, limiter.window, usage,
+                              self.plan.job_seconds)
+        self.prompt_pacer = JobPacer(self.options.job_poll, limiter.rpm, limiter.window, usage)
 
     @property
     def remote(self) -> Remote:

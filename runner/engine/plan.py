@@ -26,6 +26,7 @@ from pathlib import Path
 from typing import Any
 
 from runner.engine.names import image_name
+from runner.engine.pacing import EARLIER
 from runner.engine.planned import Action, Plan, PlannedStep
 from runner.pipeline.spec import Pipeline, Scene, image_key
 from runner.state.fingerprint import canonical, derived_seed, fingerprint, fingerprint_parts
@@ -70,7 +71,23 @@ def plan(
     orphans = planner.orphans({s.key for s in training + scenes})
     gone = None if retrain else recorded.meta.get("gone") or None
     return Plan(pipeline, tuple(training + scenes + orphans), tuple(blocked), source,
-                kept_for if source == "kept" else None, gone)
+                kept_for if source == "kept" else None, gone, job_seconds(recorded))
+
+
+def job_seconds(recorded: Recorded, newest: int = EARLIER) -> tuple[float, ...]:
+    """How long the newest generations this state saw finish took (``job_seconds`` in their
+    outputs, oldest first); only the newest rows' outputs are decoded (a long history, or one
+    from before durations were recorded, costs no more)."""
+    done = sorted((r.id, r) for rows in recorded.steps.values() for r in rows
+                  if r.kind == StepKind.SCENE and r.status == StepStatus.DONE)
+    found: list[float] = []
+    for _id, row in reversed(done[-4 * newest:]):
+        took = row.outputs.get("job_seconds")
+        if isinstance(took, (int, float)) and took > 0:
+            found.append(float(took))
+            if len(found) == newest:
+                break
+    return tuple(reversed(found))
 
 
 class _Planner:

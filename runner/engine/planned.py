@@ -68,6 +68,7 @@ class Plan:
     model_source: str = "train"  # train | model_id | kept (where the model comes from)
     kept_for: str | None = None  # kept: the training inputs --keep-model was given for
     gone: str | None = None  # a run found this recorded kind gone at Bria; --retrain rebuilds it
+    job_seconds: tuple[float, ...] = ()  # how long earlier runs' generations took, oldest first
 
     @property
     def has_work(self) -> bool:

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import time
 from pathlib import Path
-from typing import Any, BinaryIO
+from typing import TYPE_CHECKING, Any, BinaryIO
 
 from runner.bria.errors import JobLost, JobTimeout, ResultExpired
 from runner.bria.jobs import poll_until_done
@@ -32,6 +32,10 @@ from runner.events import EventKind
 from runner.pipeline.spec import Scene
 from runner.state.rows import ArtifactRow, StepRow
 
+if TYPE_CHECKING:  # the status type comes with httpx, loaded only once a run sends
+    from runner.bria.answers import JobStatus
+    from runner.engine.pacing import JobPacer
+
 ATTEMPTS = 3  # lost jobs / expired links before the scene is reported failed
 
 
@@ -43,7 +47,7 @@ def do_scene(ctx: Context, step: PlannedStep, row: StepRow) -> Outcome:
     attempt = 1
     while True:
         try:
-            url, seed = _result_url(ctx, step, row, scene)
+            url, seed, job_seconds = _result_url(ctx, step, row, scene)
             ctx.emit(EventKind.SCENE, step.key, state="downloading")
             sha, path, size = _download(ctx, step, row, url)
         except JobTimeout as exc:
@@ -62,8 +66,11 @@ def do_scene(ctx: Context, step: PlannedStep, row: StepRow) -> Outcome:
                             "seed": seed, "prompt": scene.prompt, "scene": scene.name,
                             "variation": step.variation or 1, "model_id": model_id,
                             "source": source, "created_at": iso(time.time())})
-        return source, {"path": str(path), "sha256": sha, "seed": seed, "bytes": size,
-                        "model_id": model_id}
+        outputs = {"path": str(path), "sha256": sha, "seed": seed, "bytes": size,
+                   "model_id": model_id}
+        if job_seconds is not None:  # what the next run's pacer starts from
+            outputs["job_seconds"] = round(job_seconds, 3)
+        return source, outputs
 
 
 def _recognised(ctx: Context, step: PlannedStep) -> Outcome | None:
@@ -80,21 +87,23 @@ def _recognised(ctx: Context, step: PlannedStep) -> Outcome | None:
                                   "model_id": record.get("model_id"), "recognised": True}
 
 
-def _result_url(ctx: Context, step: PlannedStep, row: StepRow, scene: Scene) -> tuple[str, int]:
+def _result_url(ctx: Context, step: PlannedStep, row: StepRow,
+                scene: Scene) -> tuple[str, int, float | None]:
+    """The result's link, its seed and (v2) how long the job took as the pacer learned it."""
     seed = step.seed if step.seed is not None else 0
     if ctx.pipeline.is_legacy:
         url, _ = ensure_remote(ctx.remote, row, "generate", lambda: _legacy_submit(ctx, scene, seed))
         ctx.emit(EventKind.SCENE, step.key, state="generating", model_id=ctx.ids.get("model"))
         _wait_url(ctx, url)
-        return url, seed
+        return url, seed, None
     structured = _structured_prompt(ctx, step, row, scene) if scene.reference else None
     request_id, _ = ensure_remote(
         ctx.remote, row, "generate", lambda: _fibo_submit(ctx, scene, seed, structured)
     )
     ctx.emit(EventKind.SCENE, step.key, state="generating", request_id=request_id,
              model_id=ctx.ids.get("model"))
-    result = _wait_job(ctx, request_id)
-    return str(result["image_url"]), int(result.get("seed", seed))
+    result, took = _wait_job(ctx, request_id, ctx.pacer)
+    return str(result["image_url"]), int(result.get("seed", seed)), took
 
 
 def _structured_prompt(ctx: Context, step: PlannedStep, row: StepRow, scene: Scene) -> str:
@@ -110,7 +119,7 @@ def _structured_prompt(ctx: Context, step: PlannedStep, row: StepRow, scene: Sce
             ctx.client.generate_structured_prompt(images=[reference], prompt=scene.prompt)
             .request_id, {}))
         try:
-            result = _wait_job(ctx, request_id)
+            result, _took = _wait_job(ctx, request_id, ctx.prompt_pacer)
         except JobLost:
             if attempt == ATTEMPTS:
                 raise
@@ -122,25 +131,35 @@ def _structured_prompt(ctx: Context, step: PlannedStep, row: StepRow, scene: Sce
         return text
 
 
-def _wait_job(ctx: Context, request_id: str) -> dict[str, Any]:
+def _wait_job(ctx: Context, request_id: str, pacer: JobPacer) -> tuple[dict[str, Any], float]:
     """Poll a v2 job until it ends, each poll when the job is expected to be done (pacing);
-    a Ctrl-C leaves it running (its id is recorded)."""
+    a Ctrl-C leaves it running (its id is recorded). Its result, and how long it took as the
+    pacer learned it."""
     began = ctx.clock()
-    schedule = ctx.pacer.start(ctx.stop)
+    schedule = pacer.start(ctx.stop)
     took: float | None = None
+    sent = began
+
+    def poll() -> JobStatus:
+        nonlocal sent
+        sent = ctx.clock()
+        return ctx.client.get_status(request_id)
+
+    def interval() -> float:
+        now = ctx.clock()
+        return schedule.after_miss(now - began, took=now - sent)
+
     try:
         ctx.wait(schedule.first(ctx.clock() - began))
-        result = poll_until_done(lambda: ctx.client.get_status(request_id), request_id,
-                                 pause=ctx.wait,
-                                 interval=lambda: schedule.after_miss(ctx.clock() - began),
+        result = poll_until_done(poll, request_id, pause=ctx.wait, interval=interval,
                                  should_stop=ctx.stop.is_set, clock=ctx.clock,
                                  timeout=ctx.options.job_timeout - (ctx.clock() - began))
         if result is None:
             raise Interrupted(ctx.options.resume_command)
         took = ctx.clock() - began
-        return result
+        return result, schedule.estimate(took)
     finally:
-        ctx.pacer.finish(schedule, took)
+        pacer.finish(schedule, took)
 
 
 def _wait_url(ctx: Context, url: str) -> None:

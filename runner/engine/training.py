@@ -335,14 +335,16 @@ def training_start(ctx: Context, row: StepRow, model: dict[str, Any]) -> float:
 
 def wait_for_training(ctx: Context, row: StepRow, model_id: int, since: float) -> dict[str, Any]:
     """Poll until the training ends; the elapsed time counts from its real start, so it
-    survives a resume. Every ``poll_every``, and sooner near the end that earlier trainings
-    recorded in this state predict (``pacing.training_wait``)."""
+    survives a resume. Every ``poll_every`` (from one look's sending to the next), and sooner
+    near the end that earlier trainings recorded in this state predict
+    (``pacing.training_wait``)."""
     every = ctx.options.poll_every or ctx.pipeline.training.poll_every
     earlier = earlier_trainings(ctx, row.id)
     began, last = ctx.clock() - max(0.0, ctx.wall() - since), None
     running_at: float | None = None  # the last look that saw it in progress (since its start)
     said: dict[str, str] = {}  # every explanation seen while polling; the latest wins
     while True:
+        asked = ctx.clock()  # the wait below counts from here: looks ``wait`` apart
         model = ctx.client.get_model(model_id)
         status, looked = str(model.get("status")), ctx.wall() - since
         said.update(failure_reasons(model))
@@ -368,7 +370,7 @@ def wait_for_training(ctx: Context, row: StepRow, model_id: int, since: float) -
         running_at = looked
         wait = training_wait(looked, earlier, every, least=ctx.options.job_poll)
         # Jitter spreads many runners' polls; polls count against the rate limit.
-        ctx.wait(wait * (0.9 + 0.2 * ctx.rand()))
+        ctx.wait(max(0.0, wait * (0.9 + 0.2 * ctx.rand()) - (ctx.clock() - asked)))
 
 
 def earlier_trainings(ctx: Context, this_row: int) -> list[float]:
