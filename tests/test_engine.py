@@ -390,3 +390,37 @@ def test_a_later_run_polls_its_jobs_when_earlier_runs_jobs_were_done(tmp_path: P
     # First run: the probe polls at 2, 4, .., 10 s (learns 9 s); the next job misses at 9 s
     # and is found at 11.25 s (learns 10.125 s); the third is found at 10.125 s.
     assert seen == [8, 3] and learned[1] == (9.0, 10.125, 10.125)
+
+
+def test_training_looks_are_poll_every_apart_from_sending_to_sending(tmp_path: Path) -> None:
+    """Bria takes 0.5 s (fake clock) to answer each look at the model: with poll_every 2 s
+    the looks still go out 2 s apart, not 2.5 s."""
+    from fakes import FakeTime
+
+    time = FakeTime()
+
+    class Slow(_Recording):
+        def __init__(self) -> None:
+            super().__init__()
+            self.sent_at: list[float] = []
+
+        def handle_request(self, request: httpx.Request) -> httpx.Response:
+            if request.method == "GET" and "/models/" in request.url.path:
+                self.sent_at.append(time.now)
+                time.now += 0.5
+            return super().handle_request(request)
+
+    spec = pipeline(tmp_path)
+    config = SimConfig(token=TOKEN, training_seconds=9.0, generation_seconds=1.0,
+                       clock=time.clock)
+    slow = Slow()
+    with Simulator(config) as sim, BriaClient(sim.base_url, TOKEN, rpm=None,
+                                              transport=slow) as client, \
+            Store.open(tmp_path / "s.sqlite", ApiIdentity("real", sim.base_url)) as store:
+        hashes = {p: sha256_file(p) for p in spec.character.images}
+        ctx = Context(spec, plan(spec, store.load(), hashes), store, client, QuietReporter(),
+                      RunOptions(poll_every=2.0, job_poll=1.0), hashes=hashes,
+                      clock=time.clock, wall=time.clock, pause=time.sleep, rand=lambda: 0.5)
+        Engine(ctx).run()
+    gaps = [round(b - a, 6) for a, b in zip(slow.sent_at, slow.sent_at[1:], strict=False)]
+    assert len(gaps) >= 4 and set(gaps) == {2.0}
