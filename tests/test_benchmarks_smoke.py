@@ -27,6 +27,7 @@ SCENARIO_ROWS = {
     "S5-validate": "S5 bria-run validate",
     "S6": "S6 defaults at Bria's latencies, rpm 60",
     "S7": "S7 defaults at Bria's latencies, rpm 1000",
+    "S6-again": "S6 again: 3 new scenes, same state",
     "G1-write": "G1 gallery of 40 images: page + thumbnails",
     "G1-again": "G1 gallery of 40 images: page again, thumbnails reused",
     "G1-bytes": "G1 gallery first open: bytes transferred",
