@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import base64
 import io
+import time
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
@@ -130,11 +131,64 @@ def test_serves_64_concurrent_requests(sim: Simulator) -> None:
     assert codes == [200] * 64
 
 
-def test_fail_rate_answers_5xx_before_processing(sim: Simulator, http: httpx.Client) -> None:
+PROJECT = {"project_name": "p", "ip_type": "other", "ip_medium": "photography"}
+
+
+def test_fail_rate_answers_bria_s_5xx_before_the_work_and_a_gateway_s_504_after(
+    sim: Simulator, http: httpx.Client
+) -> None:
     sim.configure(fail_rate=1.0)
-    codes = {http.post(f"{TG}/projects", json={}).status_code for _ in range(12)}
-    assert codes <= {500, 502, 503} and len(codes) > 1
-    assert sim.stats()["created"]["projects"] == 0
+    codes = [http.post(f"{TG}/projects", json=PROJECT).status_code for _ in range(24)]
+    assert set(codes) == {500, 502, 503, 504}
+    assert sim.stats()["created"]["projects"] == codes.count(504)  # the gateway gave up waiting
+    by_status = sim.stats()["fault_routes"]["POST /v1/tailored-gen/projects"]
+    assert sum(by_status.values()) == 24 and by_status["504"] == codes.count(504)
+
+
+@pytest.mark.parametrize(("before", "made"), [(1.0, 0), (0.0, 1)], ids=["before", "after"])
+def test_a_drop_falls_before_or_after_the_work(
+    sim: Simulator, http: httpx.Client, before: float, made: int
+) -> None:
+    sim.configure(drop_rate=1.0, drop_before=before)
+    with pytest.raises(httpx.TransportError):
+        http.post(f"{TG}/projects", json=PROJECT)
+    stats = sim.stats()
+    assert stats["created"]["projects"] == made
+    side = "before" if made == 0 else "after"
+    assert stats["fault_routes"] == {"POST /v1/tailored-gen/projects": {f"drop_{side}": 1}}
+
+
+def test_refuse_closes_the_connection_and_refuses_new_ones_for_a_while(
+    sim: Simulator, http: httpx.Client
+) -> None:
+    sim.configure(refuse_rate=1.0, refuse_seconds=0.5)
+    answer = http.get(f"{TG}/projects")
+    assert answer.status_code == 200 and answer.headers["Connection"] == "close"
+    with pytest.raises(httpx.ConnectError):
+        http.get(f"{TG}/projects")
+    sim.configure(refuse_rate=0.0)
+    deadline = time.monotonic() + 5
+    while True:  # listening again after refuse_seconds, on the same port
+        try:
+            assert http.get(f"{TG}/projects").status_code == 200
+            break
+        except httpx.ConnectError:
+            assert time.monotonic() < deadline
+            time.sleep(0.05)
+    assert sim.stats()["faults"]["refuse"] == 1
+
+
+def _fates(seed: int, order: list[str]) -> dict[str, int]:
+    with Simulator(SimConfig(fail_rate=0.5, seed=seed)) as running, httpx.Client(
+        base_url=running.base_url, headers=TOKEN
+    ) as http:
+        return {path: http.get(path).status_code for path in order}
+
+
+def test_each_request_meets_the_same_fault_whatever_the_order() -> None:
+    paths = [f"/v2/status/{n}" for n in range(24)]
+    assert _fates(3, paths) == _fates(3, paths[::-1])
+    assert _fates(3, paths) != _fates(4, paths)
 
 
 def test_storm_answers_429(sim: Simulator, http: httpx.Client) -> None:

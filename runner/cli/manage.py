@@ -96,9 +96,13 @@ def clean(pipeline: Path, simulate: bool, state: str | None, yes: bool,
 @click.option("--generation-seconds", type=float, default=2.0, show_default=True,
               help="How long a generation job takes.")
 @click.option("--fail-rate", type=float, default=0.0, show_default=True,
-              help="Fraction of API requests answered 500/502/503.")
+              help="Fraction of API requests answered 500/502/503 (before the work) or 504 "
+                   "(after it, as a gateway that gave up waiting).")
 @click.option("--drop-rate", type=float, default=0.0, show_default=True,
-              help="Fraction of requests whose connection drops mid-answer.")
+              help="Fraction of requests whose connection drops: half as the request "
+                   "arrives (nothing done), half mid-answer (done).")
+@click.option("--refuse-rate", type=float, default=0.0, show_default=True,
+              help="Fraction of requests after which new connections are refused for 0.2 s.")
 @click.option("--storm-rate", type=float, default=0.0, show_default=True,
               help="Fraction of requests answered 429 with Retry-After.")
 @click.option("--fail-training", is_flag=True, help="Trainings end Failed.")
@@ -112,8 +116,8 @@ def clean(pipeline: Path, simulate: bool, state: str | None, yes: bool,
               default=None, help="Keep the simulated world in this JSON file across restarts.")
 def simulate(port: int, token: str, rpm: int, latency: float, endpoint_latency: tuple[str, ...],
              training_seconds: float, generation_seconds: float, fail_rate: float,
-             drop_rate: float, storm_rate: float, fail_training: bool, link_ttl: float,
-             retire_legacy: bool, state_file: Path | None) -> None:
+             drop_rate: float, refuse_rate: float, storm_rate: float, fail_training: bool,
+             link_ttl: float, retire_legacy: bool, state_file: Path | None) -> None:
     """Run the built-in Bria simulator on 127.0.0.1 until Ctrl-C.
 
     It speaks Bria's API (both generations) with its rate limits, timings and
@@ -131,8 +135,8 @@ def simulate(port: int, token: str, rpm: int, latency: float, endpoint_latency: 
         latency_by_endpoint=_endpoint_latencies(endpoint_latency),
         training_seconds=training_seconds,
         generation_seconds=generation_seconds, fail_rate=fail_rate, drop_rate=drop_rate,
-        storm_rate=storm_rate, fail_training=fail_training, link_ttl=link_ttl,
-        retire_legacy=retire_legacy, persist_path=state_file,
+        refuse_rate=refuse_rate, storm_rate=storm_rate, fail_training=fail_training,
+        link_ttl=link_ttl, retire_legacy=retire_legacy, persist_path=state_file,
     )
     try:
         simulator = Simulator(config, port=port).start()

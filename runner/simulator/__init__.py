@@ -4,7 +4,8 @@
     with Simulator(SimConfig(training_seconds=5)) as sim:
         ...  # point the client at sim.base_url with token sim.config.token
 
-Modules: ``server`` (HTTP, routing, faults, rate limits), ``routes`` (paths ->
+Modules: ``server`` (HTTP, routing, rate limits), ``faults`` (which request meets which
+fault, and where it falls against the work), ``sockets``, ``routes`` (paths ->
 operations), ``world`` and ``records`` (resources and their state machines, pure and
 clock-driven), ``jobs`` (generation and result links), ``identity`` (visual schema,
 caption prefix), ``images`` (upload checks), ``render`` (result images), ``persist``,

@@ -27,10 +27,14 @@ class SimConfig:
     generation_spread: float = 0.0
     link_ttl: float = 3600.0  # result links answer 403 this long after they became ready
     job_ttl: float = 86400.0  # /v2/status answers 404 NOT_FOUND this long after completion
-    fail_rate: float = 0.0  # fraction of API requests answered 500/502/503 before processing
+    # Faults, drawn per request (runner/simulator/faults.py says where each falls):
+    fail_rate: float = 0.0  # fraction of API requests answered 500/502/503 (before the work), 504
     lost_answer_rate: float = 0.0  # fraction of POSTs processed, then the connection dropped
-    drop_rate: float = 0.0  # fraction of requests whose connection drops mid-response
+    drop_rate: float = 0.0  # fraction of requests whose connection drops
+    drop_before: float = 0.5  # share of the drops as the request arrives (else mid-answer)
     storm_rate: float = 0.0  # fraction of requests answered 429 with Retry-After
+    refuse_rate: float = 0.0  # fraction of requests after which new connections are refused
+    refuse_seconds: float = 0.2  # for this long
     fail_training: bool = False  # trainings started from now on end Failed
     cold_start: float = 0.0  # extra delay for a model's first generation job
     moderation_words: tuple[str, ...] = ("forbidden",)  # in a prompt -> 422 moderation

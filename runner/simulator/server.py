@@ -5,7 +5,8 @@ endpoint's per-window limit -> injected faults (429 storm, 5xx) -> latency (slep
 outside the world lock) -> a retired legacy route's answer (``retired.py``) -> the
 body checked against its operation's schema (``schemas.py``: 400 on a departure, unknown
 fields counted) -> the world operation under the lock -> save when persisted -> answer,
-or drop the connection (lost answer, mid-response drop).
+or drop the connection (lost answer, mid-response drop). Which request meets which fault is
+drawn in ``faults.py``, which also says where each falls against the work.
 Paths under ``/__sim/`` are the simulator's own: stats, config, result links (the
 "CDN") and uploaded-image files; they need no token and are not rate limited.
 """
@@ -13,7 +14,6 @@ Paths under ``/__sim/`` are the simulator's own: stats, config, result links (th
 from __future__ import annotations
 
 import json
-import random
 import socket
 import threading
 import time
@@ -24,6 +24,7 @@ from typing import Any, Self
 from runner.simulator import hostile, jobs, persist
 from runner.simulator.answers import SimError, message, v2_error
 from runner.simulator.config import SimConfig
+from runner.simulator.faults import Faults
 from runner.simulator.ratelimit import SlidingWindow
 from runner.simulator.render import ResultCache
 from runner.simulator.retired import retired_answer
@@ -49,11 +50,10 @@ class Simulator:
         self.calls: Counter[str] = Counter()
         self.links: Counter[str] = Counter()
         self.rate_limited = 0
-        self.injected: Counter[str] = Counter()  # faults actually applied, by kind
+        self.faults = Faults(self.config)
         self.unknown: Counter[tuple[str, str]] = Counter()  # (operation, field) -> times
         self.departures: Counter[str] = Counter()  # bodies refused by the schema check
         self.requests: list[tuple[str, dict[str, Any]]] = []  # with record_requests
-        self._faults = random.Random(self.config.seed)
         self._address = (host, port)
         self._server: Server | None = None
         self._thread: threading.Thread | None = None
@@ -97,7 +97,7 @@ class Simulator:
         with self.lock:
             self.config.update(changes)
             if "seed" in changes:
-                self._faults = random.Random(self.config.seed)
+                self.faults.reseed()
 
     def stats(self) -> dict[str, Any]:
         with self.lock:
@@ -112,26 +112,13 @@ class Simulator:
                 "created": {kind: accounts.created.get(kind, 0) for kind in kinds},
                 "duplicates": accounts.duplicates(),
                 "links": dict(sorted(self.links.items())),
-                "faults": {kind: self.injected.get(kind, 0)
-                           for kind in ("storm", "fail", "lost", "drop")},
+                "faults": self.faults.totals(),
+                "fault_routes": self.faults.by_route(),
                 "unknown_fields": nested_counts(self.unknown),
                 "schema_departures": dict(sorted(self.departures.items())),
             }
 
     # --- used by the handler --------------------------------------------------------------
-
-    def draw_faults(self, method: str) -> dict[str, Any]:
-        """Decide this request's faults; always four draws, so a fixed seed replays."""
-        with self.lock:
-            draws = [self._faults.random() for _ in range(4)]
-            config = self.config
-            return {
-                "storm": draws[0] < config.storm_rate,
-                "fail": draws[1] < config.fail_rate,
-                "lost": method == "POST" and draws[2] < config.lost_answer_rate,
-                "drop": draws[3] < config.drop_rate,
-                "fail_status": (500, 502, 503)[int(draws[1] * 1000) % 3],
-            }
 
     def admit(self, route_key: str) -> int | None:
         config = self.config
@@ -199,6 +186,7 @@ class _Handler(BaseHTTPRequestHandler):
 
     def _handle(self, method: str) -> None:
         path = self.path.split("?", 1)[0]
+        self.is_last = False
         raw = self._read_body()
         if raw is None:
             return
@@ -206,6 +194,8 @@ class _Handler(BaseHTTPRequestHandler):
             self._sim_path(method, path, raw)
         else:
             self._api(method, path, raw)
+        if self.is_last:
+            self.close_connection = True
 
     def _read_body(self) -> bytes | None:
         length = int(self.headers.get("Content-Length") or 0)
@@ -227,24 +217,29 @@ class _Handler(BaseHTTPRequestHandler):
             error = v2_error(401, "Unauthorized") if is_v2 else message(401, "Unauthorized")
             return self._send(error.status, error.body)
         wait = sim.admit(key)
-        faults = sim.draw_faults(method)
-        with sim.lock:
-            sim.injected.update(k for k in ("storm", "fail", "lost", "drop") if faults[k])
-        if wait is not None or faults["storm"]:
+        fate = sim.faults.draw(method, path, raw, key)
+        if fate.refuse:  # Bria stops taking connections, before this answer is out
+            self.is_last = True  # and this connection closes after it
+            self.server.refuse_for(sim.config.refuse_seconds)
+        if wait is not None or fate.storm:
             return self._too_many(wait or 1, is_v2)
-        if faults["fail"]:
-            return self._send(faults["fail_status"], _server_error(faults["fail_status"], is_v2))
+        if fate.fail is not None and not fate.fails_after_the_work:
+            return self._send(fate.fail, _server_error(fate.fail, is_v2))
+        if fate.drop == "before":
+            return self._drop()  # the request was read; nothing is done
         self._sleep_latency(key)
         if route is None:
             status = 405 if other_method else 404
             return self._send(status, {"message": "Method Not Allowed" if other_method
                                        else "Not Found"})
         status, answer = self._process(route, ident, raw)
-        if faults["lost"]:
+        if fate.fail is not None:  # a gateway's 504: it gave up waiting; the work is done
+            return self._send(fate.fail, _server_error(fate.fail, is_v2))
+        if fate.lost:
             return self._drop()
         if hostile.serve_api(self, sim.config, key, answer):  # test-only bound attacks
             return None
-        self._send(status, answer, drop_midway=faults["drop"])
+        self._send(status, answer, drop_midway=fate.drop == "after")
 
     def _process(self, route: Route, ident: str, raw: bytes) -> tuple[int, Any]:
         body: Any = {}
@@ -295,7 +290,9 @@ class _Handler(BaseHTTPRequestHandler):
         sim = self.server.sim
         with sim.lock:
             sim.links["GET /__sim/results/{id}"] += 1
-        drop = sim.draw_faults("GET")["drop"]
+        drop = sim.faults.draw("GET", self.path, b"", "GET /__sim/results/{id}", is_link=True).drop
+        if drop == "before":
+            return self._drop()
         status, data = sim.result_link(request_id)
         if status == 403:
             xml = b"<Error><Code>AccessDenied</Code><Message>Request has expired</Message></Error>"
@@ -304,7 +301,7 @@ class _Handler(BaseHTTPRequestHandler):
             return self._raw(404, b"<Error><Code>NoSuchKey</Code></Error>", "application/xml")
         if hostile.serve_result(self, sim.config, data):  # test-only bound attacks
             return None
-        self._ranged(data, drop)
+        self._ranged(data, drop == "after")
 
     def _ranged(self, data: bytes, drop: bool) -> None:
         """Serve ``data`` honouring a single ``Range: bytes=a-b`` (206), as S3 does."""
@@ -343,7 +340,7 @@ class _Handler(BaseHTTPRequestHandler):
         self.send_header("Content-Length", str(len(data)))
         for name, value in (headers or {}).items():
             self.send_header(name, value)
-        if close:
+        if close or self.is_last:
             self.send_header("Connection", "close")
             self.close_connection = True
         self.end_headers()
@@ -363,5 +360,6 @@ class _Handler(BaseHTTPRequestHandler):
 
 
 def _server_error(status: int, is_v2: bool) -> Any:
-    text = {500: "Internal server error", 502: "Bad gateway", 503: "Service unavailable"}[status]
+    text = {500: "Internal server error", 502: "Bad gateway", 503: "Service unavailable",
+            504: "Gateway timeout"}[status]
     return v2_error(status, text).body if is_v2 else {"message": text}
