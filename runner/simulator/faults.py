@@ -27,7 +27,6 @@ What each fault is, and where it falls against the work (the world operation):
 from __future__ import annotations
 
 import hashlib
-import random
 import threading
 from collections import Counter
 from dataclasses import dataclass
@@ -91,8 +90,8 @@ class Faults:
         with self._lock:
             arrival = self._seen[digest]
             self._seen[digest] += 1
-        draws = random.Random(f"{config.seed}|{digest}|{arrival}")
-        storm, fail, status, lost, drop, before, refuse = (draws.random() for _ in range(7))
+        storm, fail, status, lost, drop, before, refuse = _uniforms(
+            f"{config.seed}|{digest}|{arrival}", 7)
         dropped = None if drop >= config.drop_rate else (
             "before" if before < config.drop_before else "after")
         refused = refuse < config.refuse_rate
@@ -125,3 +124,11 @@ class Faults:
             for (route, kind), times in sorted(self.applied.items()):
                 shown.setdefault(route, {})[kind] = times
             return shown
+
+
+def _uniforms(key: str, count: int) -> list[float]:
+    """``count`` numbers in [0, 1) from a hash of ``key``. (random.Random seeded with keys that
+    differ in their last characters gave correlated first draws: one request was dropped 9
+    times in 10 at a 30% rate.)"""
+    digest = hashlib.sha512(key.encode()).digest()
+    return [int.from_bytes(digest[8 * n: 8 * n + 8], "big") / 2.0**64 for n in range(count)]

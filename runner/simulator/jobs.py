@@ -246,13 +246,21 @@ def _model_number(given: Any, *, legacy: bool) -> int | None:
     return int(given) if given.isdigit() else None
 
 
+def unseeded(seed: int, kind: str, body: dict[str, Any]) -> int:
+    """The seed of a job asked without one: Bria draws one at random; the simulator draws it
+    from its own ``seed`` and the request, so a run replays (a structured prompt re-sent in a
+    storm reads the same, and the generation that carries it meets the same faults)."""
+    text = f"{seed}|{kind}|{json.dumps(body, sort_keys=True)}"
+    return int(hashlib.sha256(text.encode()).hexdigest()[:8], 16) % (2**31)
+
+
 def new_job(
     world: World, kind: str, body: dict[str, Any], *, model: Model | None, prompt: str,
     offset: int = 0,
 ) -> Job:
     now, config = world.clock(), world.config
     seed = body.get("seed")
-    seed = (int(seed) + offset) if seed is not None else random.randrange(2**31)
+    seed = (int(seed) + offset) if seed is not None else unseeded(config.seed, kind, body)
     delay = config.generation_seconds + generation_extra(world)
     if model is not None and not model.has_generated:
         delay += config.cold_start
