@@ -138,6 +138,17 @@ def test_get_500s_are_waited_out_for_the_tolerance_like_any_outage() -> None:
     assert len(answers) == 5
 
 
+def test_a_back_off_after_a_failure_is_not_told_as_a_rate_limit_wait() -> None:
+    told, answers = list[tuple[str, float]](), [503, 500, 200]
+
+    def busy(request: httpx.Request) -> httpx.Response:
+        return httpx.Response(answers.pop(0), json={"id": 7})
+
+    with client(busy, FakeTime(), on_wait=lambda key, s: told.append((key, s))) as api:
+        api.get_model(7)
+    assert told == []  # "waiting 204 s for Bria's rate limit" was shown for 5xx back-offs
+
+
 class _Cut(httpx.SyncByteStream):
     def __iter__(self) -> Iterator[bytes]:
         yield b"\x89PNG partial"

@@ -172,7 +172,7 @@ class ApiSession:
                                                  outage.down_for()):
                     raise failure
                 self._pause(call.key, 0.0 if is_held else self._delay(failure, retry), outage,
-                            retry)
+                            retry, is_rate_limit=failure.status == 429)
             retry += 1
             self._stats.add(call.key, retries=1)
             log.debug("retrying %s (retry %d)", call.key, retry)
@@ -268,14 +268,16 @@ class ApiSession:
         self._pause(key, self._policy.backoff(retry, self._rand), outage, retry)
 
     def _pause(self, key: str, seconds: float, outage: Outage | None = None,
-               retry: int = 0) -> None:
+               retry: int = 0, *, is_rate_limit: bool = False) -> None:
+        """Sleep a back-off (Ctrl-C ends it). Only a 429's wait is told as a rate-limit wait;
+        a back-off after a failure is told by ``on_outage`` once past the quick retries."""
         if outage is not None and self._policy.is_patient(retry) and self._on_outage:
             self._on_outage(key, outage.down_for())  # past the quick retries: say so
         if seconds <= 0:
             if self._interrupt is not None and self._interrupt.is_set():
                 raise Interrupted()  # a back-off drawn as zero still ends on Ctrl-C
             return
-        if self._on_wait is not None:
+        if is_rate_limit and self._on_wait is not None:
             self._on_wait(key, seconds)
         self._stats.add(key, waited=seconds)
         if outage is not None:
