@@ -218,6 +218,11 @@ def test_storms_are_finished_in_one_run(
     print(f"\n{seen.figures(f'storm {storm}')}")
     assert seen.codes == [0], seen.stderr
     stats, routes, recorded = seen.stats, seen.stats["fault_routes"], intents(tmp_path)
+    paid = {outcome: sum(n for (op, o), n in recorded.items() if o == outcome and op in
+                         PAID.values()) for outcome in ("unanswered", "rejected")}
+    print(f"  paid POSTs: answers lost {paid['unanswered']} (on generations: "
+          f"{on(routes, GENERATE, LOST)}, after the work {on(routes, GENERATE, MADE)}), "
+          f"proven unmade and sent again {paid['rejected']}")
     for kinds, least in covers:  # the seed did put these faults on the paid routes
         assert sum(on(routes, route, kinds) for route in PAID) >= least, routes
     provoked = stats["rate_limited"]
