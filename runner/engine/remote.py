@@ -98,13 +98,14 @@ def ensure_remote(
     """The remote id of ``op`` for ``step``: recorded, reconciled, or freshly created.
     ``is_paid=False``: a request that makes nothing to pay for twice (an identity text) is
     sent again after a lost answer without counting it."""
-    known = _settle_previous(env, step, op, reconcile)
+    known, is_first = _settle_previous(env, step, op, reconcile)
     if known is not None:
         return known
     outage = _Outage(env, op)
     while True:
-        if reconcile is None and is_paid:
+        if reconcile is None and is_paid and not is_first:  # first: no send to count
             _spend_resend(env, step, op)
+        is_first = False
         env.hooks.reach("before_intent", op)
         intent_id = env.store.record_intent(step.id, op)
         env.hooks.reach("after_intent", op)
@@ -208,22 +209,24 @@ def supersede(env: Remote, step: StepRow, op: str) -> None:
 
 def _settle_previous(
     env: Remote, step: StepRow, op: str, reconcile: Callable[[], Answer | None] | None
-) -> Answer | None:
+) -> tuple[Answer | None, bool]:
+    """What earlier intents of ``op`` settle: their answer, if one landed; and whether there
+    were none at all (then nothing was ever sent, and the state need not be read again)."""
     previous = _intents(env, step, op)
     if not previous:
-        return None
+        return None, True
     last = previous[-1]
     if last.outcome in (IntentOutcome.LANDED, IntentOutcome.RECONCILED) and last.remote_id is not None:
-        return last.remote_id, last.data
+        return (last.remote_id, last.data), False
     if last.outcome is None:
         found = reconcile() if reconcile else None
         if found is not None:
             env.store.resolve_intent(last.id, IntentOutcome.RECONCILED, remote_id=found[0], data=found[1])
             env.store.log(EventKind.RECONCILED, step.key, op=op, remote_id=found[0])
-            return found
+            return found, False
         env.store.resolve_intent(last.id, IntentOutcome.UNANSWERED if reconcile is None else IntentOutcome.ABSENT)
         env.store.log(EventKind.RESENDING, step.key, op=op, proven=reconcile is not None)
-    return None
+    return None, False
 
 
 def _intents(env: Remote, step: StepRow, op: str) -> list[IntentRow]:
