@@ -243,7 +243,7 @@ def plan_from_state(
     from runner.engine.outputs import output_facts
 
     recorded = store.load(with_artifacts=False, current_only=True)
-    files = output_facts(store.current_artifacts())
+    files = output_facts(store.current_outputs())
     the_plan = plan(pipeline, recorded, hashes, files=files, **flags)
     changed = [(s.key, s.fingerprint) for s in the_plan.steps if s.action == "changed"]
     if changed:

@@ -12,11 +12,11 @@ import tempfile
 import time
 from collections.abc import Callable, Iterable
 from pathlib import Path
-from typing import Any, BinaryIO
+from typing import Any, BinaryIO, Protocol
 
 from runner.errors import ConfigError, DiskFull
 from runner.state.fingerprint import sha256_file
-from runner.state.rows import ArtifactRow, FileState
+from runner.state.rows import FileState
 
 
 @functools.lru_cache(maxsize=8)
@@ -164,7 +164,26 @@ def file_state(path: str | Path, sha256: str, *, size: int | None = None,
     return FileState.OK if sha256_file(Path(path)) == sha256 else FileState.ALTERED
 
 
-def output_facts(artifacts: Iterable[ArtifactRow], *, verify: bool = False) -> dict[int, FileState]:
+class RecordedOutput(Protocol):
+    """What ``output_facts`` reads of an output (an ArtifactRow, or a row of
+    ``Store.current_outputs``)."""
+
+    @property
+    def step_id(self) -> int: ...
+    @property
+    def path(self) -> str: ...
+    @property
+    def sha256(self) -> str: ...
+    @property
+    def size(self) -> int | None: ...
+    @property
+    def created_at(self) -> float | None: ...
+    @property
+    def is_current(self) -> bool: ...
+
+
+def output_facts(artifacts: Iterable[RecordedOutput], *,
+                 verify: bool = False) -> dict[int, FileState]:
     """The state of each current output file, by the id of the step that made it: the facts
     the planner is given (it reads no file itself)."""
     return {a.step_id: file_state(a.path, a.sha256, size=a.size, recorded_at=a.created_at,

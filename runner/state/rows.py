@@ -142,10 +142,16 @@ def step_from(step_id: int, values: dict[str, Any]) -> StepRow:
     )
 
 
+# Members by value: a resume reads thousands of rows, and Enum(value) costs microseconds each.
+_KINDS = {k.value: k for k in StepKind}
+_STATUSES = {s.value: s for s in StepStatus}
+
+
 def step_row(row: Any) -> StepRow:
+    """A state row as a StepRow; a kind or status outside the enums raises ValueError."""
     return StepRow(
-        id=row.id, key=row.key, kind=StepKind(row.kind), fingerprint=row.fingerprint,
-        status=StepStatus(row.status),
+        id=row.id, key=row.key, kind=_KINDS.get(row.kind) or StepKind(row.kind),
+        fingerprint=row.fingerprint, status=_STATUSES.get(row.status) or StepStatus(row.status),
         is_current=bool(row.is_current), remote_id=row.remote_id, outputs_raw=row.outputs,
         attempts=row.attempts, error=row.error, started_at=row.started_at,
         finished_at=row.finished_at,
