@@ -5,9 +5,10 @@ Only idempotent methods (GET, PUT, DELETE) are retried, and only on answers that
 times at once, then, with a ``patience`` (the run's outage tolerance), until the outage has
 lasted that long, at most 5 minutes apart. A 500 is waited out like the others: in a storm it
 is as passing as a 503, and sending an idempotent request again costs nothing; a 500 that
-lasts (one broken resource) ends the request after the tolerance, with Bria's message. A POST is never retried here: Bria has no
-idempotency keys, so a POST sent twice creates (and charges) twice; the engine reconciles
-through the list endpoints first.
+lasts (one broken resource) ends the request after the tolerance, with Bria's message.
+
+A POST is never retried here: Bria has no idempotency keys, so a POST sent twice creates (and
+charges) twice; the engine reconciles through the list endpoints first.
 """
 
 from __future__ import annotations

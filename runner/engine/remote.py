@@ -14,8 +14,8 @@ A POST is never retried blindly. What a failure proves:
   connect timeout; the request never left). Sent again after a back-off, as often as the
   outage tolerance allows, never counted.
 - **The answer was lost:** the connection dropped after the request left (reset, cut answer,
-  read timeout), a gateway's 502 or 504, or a 2xx too large to read. A gateway's status is an answer, but not Bria's:
-  a 504 is the CDN giving up on an origin that goes on working (Bria's CDN cuts at 60 s, and
+  read timeout), a gateway's 502 or 504, or a 2xx too large to read. A gateway's status is
+  an answer, but not Bria's: a 504 is the CDN giving up on an origin that goes on working (Bria's CDN cuts at 60 s, and
   the job is then made and charged), and a 502 may come from an origin that failed after doing
   the work (RFC 9110 9.2.2: a non-idempotent request is not retried unless the original is
   known never to have been applied). An unknown outcome: reconciled first when the API allows
